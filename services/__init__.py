@@ -1,0 +1,1 @@
+"""The attendance system's microservices: capture, recognizer, recorder, api, web (and common)."""

@@ -1,0 +1,1 @@
+"""Capture: reads a camera, stream, video file or image folder and publishes sampled frames."""

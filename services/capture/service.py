@@ -1,0 +1,174 @@
+"""The capture loop: sample a source, encode frames as JPEG, hand them to a sink. No pika here.
+
+Live sources are drained continuously and sampled by wall clock, so a published frame is
+always the newest one; files are sampled by their own timestamps, so a file at 30 fps and a
+camera at 30 fps yield the same frames per second of action.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from services.capture.settings import CaptureSettings
+from services.capture.sources import FrameSource, SourceError
+from services.common.messages import CameraHeartbeat, FrameCaptured, utc_now
+from services.common.settings import redact
+from services.common.transport import Backoff
+
+logger = logging.getLogger(__name__)
+
+
+class FrameSink(Protocol):
+    def publish_frame(self, frame: FrameCaptured, jpeg: bytes) -> None: ...
+    def publish_heartbeat(self, heartbeat: CameraHeartbeat) -> None: ...
+    def backlog(self) -> int:
+        """Frames waiting for a recognizer."""
+
+    def sleep(self, seconds: float) -> None:
+        """Wait, keeping the transport's connection alive meanwhile."""
+
+
+def encode_frame(image: np.ndarray, max_width: int, quality: int) -> tuple[bytes, int, int]:
+    height, width = image.shape[:2]
+    if width > max_width:
+        height, width = round(height * max_width / width), max_width
+        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise SourceError("JPEG encoding failed")
+    return jpeg.tobytes(), width, height
+
+
+class CaptureLoop:
+    def __init__(
+        self,
+        settings: CaptureSettings,
+        open_source: Callable[[], FrameSource],
+        sink: FrameSink,
+        stop: threading.Event,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.open_source = open_source
+        self.sink = sink
+        self.stop = stop
+        self.clock = clock
+        self.seq = 0
+        self.last_frame_at: datetime | None = None
+        self._status: str = "streaming"
+        self._next_heartbeat = 0.0
+
+    def run(self) -> int:
+        """Publish frames until the source ends (CAPTURE_AT_END=stop) or `stop` is set; returns the count."""
+        while not self.stop.is_set():
+            source = self._open()
+            if source is None:
+                break
+            try:
+                ended = self._stream(source)
+            except SourceError as error:
+                logger.warning("camera %s: %s; reopening", self.settings.camera_id, error)
+                self._status = "reconnecting"
+                continue
+            finally:
+                source.close()
+            if ended and self.settings.capture_at_end == "stop":
+                logger.info("end of %s after %d frames", redact(self.settings.capture_source), self.seq)
+                self._status = "ended"
+                break
+        self._heartbeat(force=True)
+        return self.seq
+
+    def _open(self) -> FrameSource | None:
+        for attempt, delay in enumerate(Backoff(first_s=1.0, max_s=30.0).delays(), start=1):
+            if self.stop.is_set():
+                return None
+            try:
+                source = self.open_source()
+            except SourceError as error:
+                self._status = "reconnecting"
+                logger.warning(
+                    "camera %s: %s (attempt %d); retrying in %.0fs",
+                    self.settings.camera_id,
+                    error,
+                    attempt,
+                    delay,
+                )
+                self._heartbeat()
+                self.sink.sleep(delay)
+                continue
+            if attempt > 1:
+                logger.info("camera %s: source open again", self.settings.camera_id)
+            self._status = "streaming"
+            return source
+        return None
+
+    def _stream(self, source: FrameSource) -> bool:
+        """Publish sampled frames of an open source; True when a file or folder has ended."""
+        fps = self.settings.capture_fps
+        period = 1.0 / fps if fps > 0 else 0.0
+        started = self.clock()
+        next_sample = 0.0  # media time (files) or clock time (live) of the next frame to keep
+        while not self.stop.is_set():
+            frame = source.read()
+            if frame is None:
+                return True
+            if source.live or frame.media_time_s is None:
+                now = self.clock()
+                if now < next_sample:
+                    continue  # drain the camera so the next frame we keep is fresh
+                next_sample = now + period
+            else:
+                media_time = frame.media_time_s
+                if media_time + 1e-6 < next_sample:
+                    continue
+                while next_sample <= media_time + 1e-6 and period > 0:
+                    next_sample += period
+                if self.settings.capture_pace == "realtime":
+                    delay = started + media_time / self.settings.capture_speed - self.clock()
+                    if delay > 0:
+                        self.sink.sleep(delay)
+            if self.settings.capture_pace == "fast":
+                while self.sink.backlog() >= self.settings.capture_max_backlog and not self.stop.is_set():
+                    self.sink.sleep(0.005)
+            self._publish(frame.image)
+            self._heartbeat()
+        return False
+
+    def _publish(self, image: np.ndarray) -> None:
+        jpeg, width, height = encode_frame(
+            image, self.settings.capture_max_width, self.settings.capture_jpeg_quality
+        )
+        captured_at = utc_now()
+        frame = FrameCaptured(
+            camera_id=self.settings.camera_id,
+            seq=self.seq,
+            captured_at=captured_at,
+            width=width,
+            height=height,
+        )
+        self.sink.publish_frame(frame, jpeg)
+        self.seq += 1
+        self.last_frame_at = captured_at
+
+    def _heartbeat(self, force: bool = False) -> None:
+        now = self.clock()
+        if not force and now < self._next_heartbeat:
+            return
+        self._next_heartbeat = now + self.settings.capture_heartbeat_s
+        self.sink.publish_heartbeat(
+            CameraHeartbeat(
+                camera_id=self.settings.camera_id,
+                camera_name=self.settings.display_name,
+                source=redact(self.settings.capture_source)[:500],
+                last_frame_at=self.last_frame_at,
+                frames_published=self.seq,
+                status=self._status,
+            )
+        )

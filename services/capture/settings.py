@@ -1,0 +1,48 @@
+"""Capture settings (environment variables of the same names)."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from services.common.settings import CAMERA_ID_PATTERN, BaseServiceSettings, BrokerSettings
+
+
+def source_kind(source: str) -> Literal["device", "stream", "folder", "file"]:
+    if source.isdigit():
+        return "device"
+    if "://" in source:
+        return "stream"
+    return "folder" if Path(source).is_dir() else "file"
+
+
+class CaptureSettings(BaseServiceSettings, BrokerSettings):
+    camera_id: str = Field("camera-1", pattern=CAMERA_ID_PATTERN)
+    camera_name: str = Field("", max_length=200, description="shown to people; defaults to CAMERA_ID")
+    # A webcam index ("0"), an RTSP/HTTP URL, a video file or a folder of images.
+    capture_source: str = "0"
+    # Frames published per second of source time (0: every frame). A few are plenty for attendance.
+    capture_fps: float = Field(5.0, ge=0, le=120)
+    # realtime: a file plays at its own speed (times capture_speed);
+    # fast: as fast as the recognizers take frames (tests and benchmarks), nothing dropped.
+    capture_pace: Literal["realtime", "fast"] = "realtime"
+    capture_speed: float = Field(1.0, gt=0, le=100)
+    capture_at_end: Literal["stop", "loop"] = "stop"
+    # Wider frames are scaled down before JPEG encoding.
+    capture_max_width: int = Field(1280, ge=160, le=7680)
+    capture_jpeg_quality: int = Field(85, ge=30, le=100)
+    # In fast pace, wait while this many frames are already waiting for a recognizer.
+    capture_max_backlog: int = Field(2, ge=1, le=1000)
+    capture_heartbeat_s: float = Field(5.0, gt=0, le=300)
+
+    @field_validator("capture_source")
+    @classmethod
+    def _source_exists(cls, value: str) -> str:
+        value = value.strip()
+        if source_kind(value) == "file" and not Path(value).is_file():
+            raise ValueError(f"no such video file or folder: {value}")
+        return value
+
+    @property
+    def display_name(self) -> str:
+        return self.camera_name or self.camera_id

@@ -1,0 +1,141 @@
+"""The messages services exchange: frozen pydantic models, one per event, named in the past tense.
+
+Every model carries `schema_version`; a consumer rejects (dead-letters) what it cannot
+validate instead of guessing. Frames are the exception to JSON bodies: a frame's body is the
+JPEG itself and `FrameCaptured` travels in the AMQP headers.
+"""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, TypeAdapter
+
+from services.common.settings import CAMERA_ID_PATTERN
+
+CameraId = Annotated[str, Field(pattern=CAMERA_ID_PATTERN)]
+Distance = Annotated[float, Field(ge=0.0, le=4.0)]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = 1
+
+
+class FaceBox(BaseModel):
+    """A face's bounding box in frame pixels, in face_recognition's (top, right, bottom, left) order."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    top: NonNegativeInt
+    right: NonNegativeInt
+    bottom: NonNegativeInt
+    left: NonNegativeInt
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+
+class FrameCaptured(Message):
+    """Metadata of one camera frame; the JPEG bytes are the message body."""
+
+    camera_id: CameraId
+    seq: NonNegativeInt
+    captured_at: AwareDatetime
+    width: PositiveInt
+    height: PositiveInt
+
+    def to_headers(self) -> dict[str, str | int]:
+        return {
+            "schema_version": self.schema_version,
+            "camera_id": self.camera_id,
+            "seq": self.seq,
+            "captured_at": self.captured_at.isoformat(),
+            "width": self.width,
+            "height": self.height,
+        }
+
+
+class _FaceEvent(Message):
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    camera_id: CameraId
+    frame_seq: NonNegativeInt
+    captured_at: AwareDatetime
+    recognized_at: AwareDatetime = Field(default_factory=utc_now)
+    box: FaceBox
+    worker: str = Field(max_length=100)
+
+
+class FaceRecognized(_FaceEvent):
+    """A face matched an enrolled student within the tolerance and the margin."""
+
+    kind: Literal["face.recognized"] = "face.recognized"
+    student_id: PositiveInt
+    student_number: str = Field(max_length=64)
+    student_name: str = Field(max_length=200)
+    distance: Distance
+    # Distance to the second-best student minus `distance`; None with one student enrolled.
+    margin: Distance | None = None
+
+
+class FaceUnknown(_FaceEvent):
+    """A face that matched no enrolled student confidently enough to be named."""
+
+    kind: Literal["face.unknown"] = "face.unknown"
+    best_distance: Distance | None = None
+
+
+IdentityEvent = Annotated[FaceRecognized | FaceUnknown, Field(discriminator="kind")]
+identity_event_adapter: TypeAdapter[FaceRecognized | FaceUnknown] = TypeAdapter(IdentityEvent)
+
+
+class AttendanceMarked(Message):
+    """A student was marked in a session for the first time (committed to MySQL and the CSV)."""
+
+    kind: Literal["attendance.marked"] = "attendance.marked"
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    attendance_id: PositiveInt
+    session_id: PositiveInt
+    session_name: str
+    camera_id: CameraId
+    student_id: PositiveInt
+    student_number: str
+    student_name: str
+    status: Literal["present", "late"]
+    first_seen_at: AwareDatetime
+    distance: Distance
+    source_event_id: uuid.UUID
+    marked_at: AwareDatetime
+
+
+class GalleryChanged(Message):
+    """Enrolled faces changed: every recognizer reloads its gallery."""
+
+    kind: Literal["gallery.changed"] = "gallery.changed"
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    changed_at: AwareDatetime = Field(default_factory=utc_now)
+    student_id: PositiveInt | None = None
+    reason: str = Field(max_length=200)
+
+
+class CameraHeartbeat(Message):
+    """Capture is alive: when it last published a frame, and how the source is doing."""
+
+    kind: Literal["camera.heartbeat"] = "camera.heartbeat"
+    camera_id: CameraId
+    camera_name: str = Field(max_length=200)
+    source: str = Field(max_length=500)
+    sent_at: AwareDatetime = Field(default_factory=utc_now)
+    last_frame_at: AwareDatetime | None = None
+    frames_published: NonNegativeInt
+    status: Literal["streaming", "reconnecting", "ended"]

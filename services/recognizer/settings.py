@@ -1,0 +1,43 @@
+"""Recognizer settings (environment variables of the same names)."""
+
+import os
+import socket
+
+from pydantic import Field
+
+from services.common.settings import BaseServiceSettings, BrokerSettings, DatabaseSettings
+
+# Chosen from measured distances (README, "Choosing the tolerance"): on ../shared/faces the
+# farthest two photos of one person are 0.533 apart and the closest two people 0.617 (0.573
+# for a stranger's face in the shared clip); the library's usual 0.6 names strangers.
+DEFAULT_TOLERANCE = 0.54
+DEFAULT_MARGIN = 0.05
+
+
+class RecognitionSettings(BaseServiceSettings):
+    """How faces are found and named; shared by the workers, enrollment and the API."""
+
+    recognizer_tolerance: float = Field(DEFAULT_TOLERANCE, gt=0.0, lt=1.0)
+    recognizer_margin: float = Field(DEFAULT_MARGIN, ge=0.0, lt=1.0)
+    # Frames wider than this are scaled down for detection (encodings use the full frame).
+    recognizer_detect_max_width: int = Field(640, ge=160, le=4096)
+    # 1 finds faces down to ~40 px at the detection scale, for 4x the cost of 0.
+    recognizer_detect_upsample: int = Field(1, ge=0, le=2)
+    recognizer_encode_jitters: int = Field(1, ge=1, le=100)
+    # Faces smaller than this (pixels, shorter side) are not encoded: too few pixels to name anyone.
+    recognizer_min_face_px: int = Field(0, ge=0, le=1000)
+
+    def analyzer_options(self) -> dict[str, int]:
+        return {
+            "detect_max_width": self.recognizer_detect_max_width,
+            "detect_upsample": self.recognizer_detect_upsample,
+            "encode_jitters": self.recognizer_encode_jitters,
+            "min_face_px": self.recognizer_min_face_px,
+        }
+
+
+class RecognizerSettings(RecognitionSettings, BrokerSettings, DatabaseSettings):
+    recognizer_prefetch: int = Field(1, ge=1, le=100)
+    recognizer_worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    # Seconds between "frames processed" log lines (0: never).
+    recognizer_stats_interval_s: float = Field(30.0, ge=0)

@@ -1,0 +1,107 @@
+"""The recorder's logic: validate identity events, persist them, then append the CSV and
+announce new marks. No pika here: the consumer loop in services.common.amqp drives it."""
+
+import logging
+
+from pydantic import ValidationError
+
+from services.common import topology
+from services.common.attendance import AttendanceMark
+from services.common.db import TRANSIENT_DB_ERRORS
+from services.common.messages import AttendanceMarked, CameraHeartbeat, identity_event_adapter
+from services.common.transport import Delivery, Handled, Outgoing, TransientError
+from services.recorder.csv_journal import CsvJournal
+from services.recorder.store import AttendanceStore
+
+logger = logging.getLogger(__name__)
+
+
+class AttendanceRecorder:
+    def __init__(self, store: AttendanceStore, journal: CsvJournal) -> None:
+        self.store = store
+        self.journal = journal
+        self._unwritten: list[AttendanceMark] = []  # committed marks the CSV still lacks
+        self.events_recorded = 0
+        self.redeliveries = 0
+
+    def start(self) -> None:
+        """Open the CSV and bring it level with MySQL (it may be behind after a crash)."""
+        self.journal.open()
+        self.journal.reconcile(self.store.all_marks())
+
+    def handle(self, deliveries: list[Delivery]) -> list[Handled]:
+        results: list[Handled | None] = [None] * len(deliveries)
+        valid = []
+        for index, delivery in enumerate(deliveries):
+            try:
+                valid.append((index, identity_event_adapter.validate_json(delivery.body)))
+            except ValidationError as error:
+                results[index] = Handled(rejected=f"invalid identity event: {_first_problem(error)}")
+        try:
+            batch = self.store.record([event for _, event in valid])
+        except TRANSIENT_DB_ERRORS as error:
+            raise TransientError(f"MySQL unavailable: {getattr(error, 'orig', error)}") from error
+        self.events_recorded += batch.fresh_events
+        self.redeliveries += len(valid) - batch.fresh_events
+        self._append_csv(batch.marks)
+        announcements: dict[str, list[Outgoing]] = {}
+        for mark in batch.marks:
+            announcements.setdefault(mark.event_id, []).append(_announcement(mark))
+        for index, event in valid:
+            results[index] = Handled(publish=announcements.get(str(event.event_id), []))
+        return [result or Handled() for result in results]
+
+    def handle_heartbeats(self, deliveries: list[Delivery]) -> list[Handled]:
+        results = []
+        for delivery in deliveries:
+            try:
+                heartbeat = CameraHeartbeat.model_validate_json(delivery.body)
+            except ValidationError as error:
+                results.append(Handled(rejected=f"invalid heartbeat: {_first_problem(error)}"))
+                continue
+            try:
+                self.store.record_heartbeat(heartbeat)
+            except TRANSIENT_DB_ERRORS as error:
+                raise TransientError(f"MySQL unavailable: {getattr(error, 'orig', error)}") from error
+            results.append(Handled())
+        return results
+
+    def _append_csv(self, marks: list[AttendanceMark]) -> None:
+        """Append after the commit. If the disk fails, MySQL already has the marks: keep them
+        and try again with the next batch (or at the next start, via reconcile)."""
+        pending = self._unwritten + marks
+        if not pending:
+            return
+        try:
+            self.journal.append(pending)
+        except OSError as error:
+            logger.error(
+                "cannot append %d row(s) to %s (%s); will retry", len(pending), self.journal.path, error
+            )
+            self._unwritten = pending
+            return
+        self._unwritten = []
+
+
+def _announcement(mark: AttendanceMark) -> Outgoing:
+    message = AttendanceMarked(
+        attendance_id=mark.attendance_id,
+        session_id=mark.session_id,
+        session_name=mark.session_name,
+        camera_id=mark.camera_id,
+        student_id=mark.student_id,
+        student_number=mark.student_number,
+        student_name=mark.student_name,
+        status=mark.status,
+        first_seen_at=mark.first_seen_at,
+        distance=mark.distance,
+        source_event_id=mark.event_id,
+        marked_at=mark.marked_at,
+    )
+    return Outgoing(topology.ATTENDANCE_EXCHANGE, topology.attendance_key(mark.camera_id), message)
+
+
+def _first_problem(error: ValidationError) -> str:
+    problem = error.errors()[0]
+    where = ".".join(str(part) for part in problem["loc"])
+    return f"{where}: {problem['msg']}" if where else problem["msg"]

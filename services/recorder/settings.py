@@ -1,0 +1,21 @@
+"""Recorder settings (environment variables of the same names)."""
+
+from pathlib import Path
+
+from pydantic import Field
+
+from services.common.settings import BaseServiceSettings, BrokerSettings, DatabaseSettings
+
+
+class RecorderSettings(BaseServiceSettings, BrokerSettings, DatabaseSettings):
+    # The attendance CSV: a header, then one row per mark, in step with MySQL.
+    recorder_csv_path: Path = Path("var/attendance.csv")
+    # Events committed per transaction: batching is what makes thousands of events/s possible.
+    recorder_batch_size: int = Field(200, ge=1, le=5000)
+    # A student is marked once recognized in this many frames within the window: one stray
+    # match is not enough to name someone present (1 = mark at the first recognition).
+    recorder_min_sightings: int = Field(1, ge=1, le=100)
+    recorder_sighting_window_s: float = Field(10.0, gt=0, le=3600)
+    # Minutes after a scheduled session's start from which a first sighting counts as late
+    # (unset: always present). Default daily sessions are never late.
+    recorder_late_after_min: float | None = Field(None, ge=0)

@@ -1,0 +1,284 @@
+"""The recorder's MySQL side: a batch of identity events becomes attendance in one transaction.
+
+Idempotence comes from the database, not from memory: an event whose `event_id` is already
+in `identity_events` (a redelivery) is skipped, and `attendance` has one row per student and
+session, so replaying any batch changes nothing.
+"""
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from services.common.attendance import AttendanceMark, as_utc, fetch_marks, to_db
+from services.common.messages import CameraHeartbeat, FaceRecognized, FaceUnknown
+from services.recorder import rules
+from services.recorder.rules import Session
+
+logger = logging.getLogger(__name__)
+
+IdentityEvent = FaceRecognized | FaceUnknown
+
+
+@dataclass(frozen=True)
+class MarkPolicy:
+    min_sightings: int = 1
+    window: timedelta = timedelta(seconds=10)
+    late_after_min: float | None = None
+
+
+@dataclass(frozen=True)
+class RecordedBatch:
+    fresh_events: int  # how many events were new (the rest were redeliveries)
+    marks: list[AttendanceMark]  # attendance rows created by this batch, in id order
+
+
+class AttendanceStore:
+    def __init__(self, engine: Engine, tz: ZoneInfo, policy: MarkPolicy) -> None:
+        self.engine = engine
+        self.tz = tz
+        self.policy = policy
+        self._known_cameras: set[str] = set()
+        self._default_sessions: dict[tuple[str, date], Session] = {}
+
+    def record(self, events: list[IdentityEvent]) -> RecordedBatch:
+        """Persist a batch in one transaction; returns what was new."""
+        created_defaults: dict[tuple[str, date], Session] = {}
+        with self.engine.begin() as connection:
+            fresh = self._fresh(connection, events)
+            if not fresh:
+                return RecordedBatch(0, [])
+            self._ensure_cameras(connection, {e.camera_id for e in fresh})
+            sessions = self._sessions_for(connection, fresh, created_defaults)
+            connection.execute(
+                sa.text(
+                    "INSERT INTO identity_events (event_id, kind, camera_id, frame_seq, captured_at, "
+                    "recognized_at, student_id, distance, session_id) VALUES (:event_id, :kind, :camera_id, "
+                    ":frame_seq, :captured_at, :recognized_at, :student_id, :distance, :session_id)"
+                ),
+                [_event_row(event, sessions[event.event_id].id) for event in fresh],
+            )
+            mark_ids = self._update_attendance(connection, fresh, sessions)
+            marks = fetch_marks(connection, "a.id IN :ids", {"ids": mark_ids}) if mark_ids else []
+        self._default_sessions.update(created_defaults)  # only once committed
+        return RecordedBatch(len(fresh), marks)
+
+    def _fresh(self, connection: Connection, events: list[IdentityEvent]) -> list[IdentityEvent]:
+        ids = [str(e.event_id) for e in events]
+        seen = set(
+            connection.execute(
+                sa.text("SELECT event_id FROM identity_events WHERE event_id IN :ids").bindparams(
+                    sa.bindparam("ids", expanding=True)
+                ),
+                {"ids": ids},
+            ).scalars()
+        )
+        fresh = []
+        for event in events:
+            if str(event.event_id) not in seen:
+                seen.add(str(event.event_id))  # a duplicate inside the batch counts once, too
+                fresh.append(event)
+        return fresh
+
+    def _ensure_cameras(self, connection: Connection, camera_ids: set[str]) -> None:
+        new = camera_ids - self._known_cameras
+        if new:
+            connection.execute(
+                sa.text("INSERT IGNORE INTO cameras (id, name) VALUES (:id, :id)"), [{"id": c} for c in new]
+            )
+            self._known_cameras |= new
+
+    def _sessions_for(
+        self,
+        connection: Connection,
+        events: list[IdentityEvent],
+        created_defaults: dict[tuple[str, date], Session],
+    ) -> dict[object, Session]:
+        by_camera: dict[str, list[IdentityEvent]] = defaultdict(list)
+        for event in events:
+            by_camera[event.camera_id].append(event)
+        chosen: dict[object, Session] = {}
+        for camera_id, camera_events in by_camera.items():
+            times = [e.captured_at for e in camera_events]
+            scheduled = self._scheduled_sessions(connection, camera_id, min(times), max(times))
+            for event in camera_events:
+                session = rules.scheduled_session_at(scheduled, event.captured_at)
+                if session is None:
+                    day = rules.local_day(event.captured_at, self.tz)
+                    session = self._default_sessions.get((camera_id, day)) or created_defaults.get(
+                        (camera_id, day)
+                    )
+                    if session is None:
+                        session = self._default_session(connection, camera_id, day)
+                        created_defaults[(camera_id, day)] = session
+                chosen[event.event_id] = session
+        return chosen
+
+    def _scheduled_sessions(
+        self, connection: Connection, camera_id: str, first: datetime, last: datetime
+    ) -> list[Session]:
+        rows = connection.execute(
+            sa.text(
+                "SELECT id, name, starts_at, ends_at FROM class_sessions WHERE camera_id = :camera "
+                "AND default_day IS NULL AND starts_at <= :last AND ends_at > :first"
+            ),
+            {"camera": camera_id, "first": to_db(first), "last": to_db(last)},
+        )
+        return [
+            Session(int(r.id), r.name, camera_id, as_utc(r.starts_at), as_utc(r.ends_at), is_default=False)
+            for r in rows
+        ]
+
+    def _default_session(self, connection: Connection, camera_id: str, day: date) -> Session:
+        start, end = rules.default_session_span(day, self.tz)
+        camera_name = connection.execute(
+            sa.text("SELECT name FROM cameras WHERE id = :id"), {"id": camera_id}
+        ).scalar_one()
+        connection.execute(
+            sa.text(
+                "INSERT IGNORE INTO class_sessions (name, camera_id, starts_at, ends_at, default_day) "
+                "VALUES (:name, :camera, :start, :end, :day)"
+            ),
+            {
+                "name": rules.default_session_name(camera_name, day),
+                "camera": camera_id,
+                "start": to_db(start),
+                "end": to_db(end),
+                "day": day,
+            },
+        )
+        row = connection.execute(
+            sa.text(
+                "SELECT id, name, starts_at, ends_at FROM class_sessions "
+                "WHERE camera_id = :camera AND default_day = :day"
+            ),
+            {"camera": camera_id, "day": day},
+        ).one()
+        return Session(int(row.id), row.name, camera_id, as_utc(row.starts_at), as_utc(row.ends_at), True)
+
+    def _update_attendance(
+        self, connection: Connection, events: list[IdentityEvent], sessions: dict[object, Session]
+    ) -> list[int]:
+        groups: dict[tuple[int, int], list[FaceRecognized]] = defaultdict(list)
+        for event in events:
+            if isinstance(event, FaceRecognized):
+                groups[(sessions[event.event_id].id, event.student_id)].append(event)
+        created = []
+        for (session_id, student_id), sightings in groups.items():
+            sightings.sort(key=lambda e: e.captured_at)
+            existing = connection.execute(
+                sa.text(
+                    "SELECT id FROM attendance "
+                    "WHERE session_id = :session AND student_id = :student FOR UPDATE"
+                ),
+                {"session": session_id, "student": student_id},
+            ).scalar()
+            if existing is not None:
+                connection.execute(
+                    sa.text(
+                        "UPDATE attendance SET last_seen_at = GREATEST(last_seen_at, :last), "
+                        "best_distance = LEAST(best_distance, :best), sightings = sightings + :n "
+                        "WHERE id = :id"
+                    ),
+                    {
+                        "last": to_db(sightings[-1].captured_at),
+                        "best": min(e.distance for e in sightings),
+                        "n": len(sightings),
+                        "id": existing,
+                    },
+                )
+                continue
+            mark = self._new_mark(connection, sessions[sightings[0].event_id], student_id, sightings)
+            if mark is not None:
+                created.append(mark)
+        return created
+
+    def _new_mark(
+        self, connection: Connection, session: Session, student_id: int, fresh: list[FaceRecognized]
+    ) -> int | None:
+        """Insert the attendance row if the sightings so far agree enough; its id, or None."""
+        if self.policy.min_sightings <= 1:
+            sightings = [(e.captured_at, str(e.event_id), e.distance) for e in fresh]
+            first, last = 0, 0
+        else:
+            rows = connection.execute(
+                sa.text(
+                    "SELECT captured_at, event_id, distance FROM identity_events WHERE session_id = :session "
+                    "AND student_id = :student AND kind = 'recognized' AND captured_at >= :since "
+                    "ORDER BY captured_at, id"
+                ),
+                {
+                    "session": session.id,
+                    "student": student_id,
+                    "since": to_db(fresh[0].captured_at - self.policy.window),
+                },
+            )
+            sightings = [(as_utc(r.captured_at), r.event_id, float(r.distance)) for r in rows]
+            span = rules.mark_span([s[0] for s in sightings], self.policy.min_sightings, self.policy.window)
+            if span is None:
+                return None
+            first, last = span
+        _, event_id, distance = sightings[last]
+        first_seen = sightings[first][0]
+        result = connection.execute(
+            sa.text(
+                "INSERT INTO attendance (session_id, student_id, status, first_seen_at, last_seen_at, "
+                "best_distance, mark_distance, sightings, mark_event_id, marked_at) "
+                "VALUES (:session, :student, :status, :first_seen, :last_seen, :best, :distance, :n, "
+                ":event_id, CURRENT_TIMESTAMP(6))"
+            ),
+            {
+                "session": session.id,
+                "student": student_id,
+                "status": rules.status_for(session, first_seen, self.policy.late_after_min),
+                "first_seen": to_db(first_seen),
+                "last_seen": to_db(max(s[0] for s in sightings)),
+                "best": min(s[2] for s in sightings),
+                "distance": distance,
+                "n": len(sightings),
+                "event_id": event_id,
+            },
+        )
+        logger.info("marked student %d in session %d (%s)", student_id, session.id, session.name)
+        return int(result.lastrowid)
+
+    def record_heartbeat(self, heartbeat: CameraHeartbeat) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    # No VALUES(): deprecated in MySQL 8, and its alias syntax is not MariaDB's.
+                    "INSERT INTO cameras (id, name, source, last_frame_at) "
+                    "VALUES (:id, :name, :source, :last) "
+                    "ON DUPLICATE KEY UPDATE name = :name, source = :source, "
+                    "last_frame_at = GREATEST(COALESCE(last_frame_at, :last), COALESCE(:last, last_frame_at))"
+                ),
+                {
+                    "id": heartbeat.camera_id,
+                    "name": heartbeat.camera_name,
+                    "source": heartbeat.source,
+                    "last": to_db(heartbeat.last_frame_at) if heartbeat.last_frame_at else None,
+                },
+            )
+        self._known_cameras.add(heartbeat.camera_id)
+
+    def all_marks(self) -> list[AttendanceMark]:
+        with self.engine.connect() as connection:
+            return fetch_marks(connection)
+
+
+def _event_row(event: IdentityEvent, session_id: int) -> dict[str, object]:
+    return {
+        "event_id": str(event.event_id),
+        "kind": "recognized" if isinstance(event, FaceRecognized) else "unknown",
+        "camera_id": event.camera_id,
+        "frame_seq": event.frame_seq,
+        "captured_at": to_db(event.captured_at),
+        "recognized_at": to_db(event.recognized_at),
+        "student_id": event.student_id if isinstance(event, FaceRecognized) else None,
+        "distance": event.distance if isinstance(event, FaceRecognized) else event.best_distance,
+        "session_id": session_id,
+    }
