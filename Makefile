@@ -1,0 +1,38 @@
+# The two commands of the README: `make run` starts the system, `make test` runs every test.
+# Both set up what is missing first (a virtualenv with pinned packages, Chromium for tests).
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+RECOGNIZERS ?= 2
+ARGS ?=
+
+.PHONY: install run test lint unit bench accuracy definitions
+
+$(STAMP): pyproject.toml constraints.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip "setuptools<81" wheel
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[all,dev]"
+	# face_recognition's metadata asks for `dlib` (a source build); dlib-bin above is that library, prebuilt.
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt --no-deps face-recognition
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(PY) scripts/run_local.py --recognizers $(RECOGNIZERS) $(if $(SOURCE),--source "$(SOURCE)") $(ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy services scripts
+
+test: install lint
+	scripts/ensure_chromium.sh
+	$(PY) -m pytest $(ARGS)
+
+unit: install
+	$(PY) -m pytest tests/unit $(ARGS)
+
+definitions: install
+	$(PY) -m services.common.topology > rabbitmq/definitions.json

@@ -1,0 +1,162 @@
+"""Run the whole system as local processes, without Docker: `make run` (see README).
+
+Prepares the database (creates it and loads db/schema.sql if missing) and the broker
+topology, then starts the recorder, N recognizers, the API and the dashboard, and capture
+when a source is given. A service that crashes is restarted with backoff; Ctrl-C or SIGTERM
+stops them all cleanly (each finishes or requeues the message in hand).
+"""
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from services.common import topology  # noqa: E402
+from services.common.amqp import connect  # noqa: E402
+from services.common.db import create_database  # noqa: E402
+from services.common.logs import setup_logging  # noqa: E402
+from services.common.settings import BrokerSettings, DatabaseSettings, redact  # noqa: E402
+
+logger = logging.getLogger("run_local")
+
+
+@dataclass
+class Service:
+    name: str
+    module: str
+    env: dict[str, str] = field(default_factory=dict)
+    restart: bool = True  # capture that reached the end of its file stays stopped
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", self.module], cwd=ROOT, env={**os.environ, **self.env})
+        logger.info("started %s (pid %d)", self.name, self.process.pid)
+
+
+def load_dotenv(path: Path) -> None:
+    """KEY=value lines of .env become defaults (the real environment wins)."""
+    if not path.is_file():
+        return
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            os.environ.setdefault(key.strip(), value.strip().strip("'\""))
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recognizers", type=int, default=os.cpu_count() or 1,
+                        help="recognizer processes (default: one per core)")
+    parser.add_argument("--source", default=os.environ.get("CAPTURE_SOURCE"),
+                        help="camera index, RTSP/HTTP URL, video file or image folder (default: $CAPTURE_SOURCE; "
+                             "none: no capture, e.g. when a kiosk or another machine sends frames)")
+    parser.add_argument("--no-api", action="store_true", help="do not start the API")
+    parser.add_argument("--no-web", action="store_true", help="do not start the dashboard")
+    return parser.parse_args()
+
+
+def prepare() -> None:
+    database_url = DatabaseSettings().database_url
+    logger.info("database: %s (created with the schema if missing)", redact(database_url))
+    create_database(database_url)
+    broker = BrokerSettings()
+    connection = connect(broker, "run_local")
+    topology.declare(connection.channel())
+    connection.close()
+    logger.info("broker: %s (topology declared)", redact(broker.amqp_url))
+
+
+def services(args: argparse.Namespace) -> list[Service]:
+    chosen = [Service("recorder", "services.recorder")]
+    chosen += [
+        Service(f"recognizer-{n}", "services.recognizer", {"RECOGNIZER_WORKER_ID": f"local-{n}"})
+        for n in range(1, args.recognizers + 1)
+    ]
+    if not args.no_api and (ROOT / "services" / "api" / "__main__.py").exists():
+        chosen.append(Service("api", "services.api"))
+    if not args.no_web and (ROOT / "services" / "web" / "__main__.py").exists():
+        chosen.append(Service("web", "services.web"))
+    if args.source:
+        chosen.append(Service("capture", "services.capture", {"CAPTURE_SOURCE": args.source}))
+    return chosen
+
+
+def supervise(running: list[Service], stopping: list[bool]) -> None:
+    while not stopping[0]:
+        now = time.monotonic()
+        for service in running:
+            process = service.process
+            if process is None:
+                if now >= service.next_start:
+                    service.start()
+                continue
+            code = process.poll()
+            if code is None:
+                continue
+            service.process = None
+            if code == 0 and service.name == "capture":
+                logger.info("capture finished its source; the other services keep running (Ctrl-C to stop)")
+                service.next_start = float("inf")
+                continue
+            if code == 2:  # a settings error: restarting cannot help
+                logger.error("%s refused its settings (see above); not restarting", service.name)
+                service.next_start = float("inf")
+                continue
+            service.restarts += 1
+            delay = min(30.0, 2.0 ** min(service.restarts, 5))
+            logger.warning("%s exited with %d; restarting in %.0fs", service.name, code, delay)
+            service.next_start = now + delay
+        time.sleep(0.2)
+
+
+def shutdown(running: list[Service]) -> None:
+    for service in running:
+        if service.process is not None and service.process.poll() is None:
+            service.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for service in running:
+        if service.process is None:
+            continue
+        try:
+            service.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            logger.warning("%s did not stop in time; killing it", service.name)
+            service.process.kill()
+    logger.info("all services stopped")
+
+
+def main() -> None:
+    load_dotenv(ROOT / ".env")
+    args = parse_args()
+    setup_logging("run_local", os.environ.get("LOG_LEVEL", "INFO"))
+    prepare()
+    running = services(args)
+    stopping = [False]
+
+    def stop(signum: int, _frame: object) -> None:
+        logger.info("%s: stopping every service", signal.Signals(signum).name)
+        stopping[0] = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    for service in running:
+        service.start()
+    try:
+        supervise(running, stopping)
+    finally:
+        shutdown(running)
+
+
+if __name__ == "__main__":
+    main()

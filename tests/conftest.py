@@ -1,0 +1,40 @@
+"""Fixtures shared by every test tier; see tests/support/infra.py for the real infrastructure."""
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from services.common.db import create_engine
+from services.common.settings import DatabaseSettings
+from tests.support import infra
+
+
+@pytest.fixture
+def database_url() -> Iterator[str]:
+    """A fresh database with the schema loaded, dropped afterwards."""
+    url = infra.fresh_database()
+    yield url
+    infra.remove_database(url)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    engine = create_engine(DatabaseSettings(database_url=database_url))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def amqp_url() -> Iterator[str]:
+    """A fresh RabbitMQ vhost (its own exchanges and queues), deleted afterwards."""
+    vhost, url = infra.fresh_vhost()
+    yield url
+    infra.remove_vhost(vhost)
+
+
+@pytest.fixture(scope="session")
+def faces_dir():  # type: ignore[no-untyped-def]
+    if not infra.FACES_DIR.is_dir():
+        pytest.fail(f"the shared faces are not at {infra.FACES_DIR}; set FACES_DIR")
+    return infra.FACES_DIR
