@@ -39,7 +39,9 @@ class Service:
     next_start: float = 0.0
 
     def start(self) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", self.module], cwd=ROOT, env={**os.environ, **self.env})
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", self.module], cwd=ROOT, env={**os.environ, **self.env}
+        )
         logger.info("started %s (pid %d)", self.name, self.process.pid)
 
 
@@ -47,20 +49,29 @@ def load_dotenv(path: Path) -> None:
     """KEY=value lines of .env become defaults (the real environment wins)."""
     if not path.is_file():
         return
-    for line in path.read_text().splitlines():
-        line = line.strip()
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
         if line and not line.startswith("#") and "=" in line:
             key, value = line.split("=", 1)
             os.environ.setdefault(key.strip(), value.strip().strip("'\""))
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--recognizers", type=int, default=os.cpu_count() or 1,
-                        help="recognizer processes (default: one per core)")
-    parser.add_argument("--source", default=os.environ.get("CAPTURE_SOURCE"),
-                        help="camera index, RTSP/HTTP URL, video file or image folder (default: $CAPTURE_SOURCE; "
-                             "none: no capture, e.g. when a kiosk or another machine sends frames)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--recognizers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="recognizer processes (default: one per core)",
+    )
+    parser.add_argument(
+        "--source",
+        default=os.environ.get("CAPTURE_SOURCE"),
+        help="camera index, RTSP/HTTP URL, video file or image folder (default: $CAPTURE_SOURCE; "
+        "none: no capture, e.g. when a kiosk or another machine sends frames)",
+    )
     parser.add_argument("--no-api", action="store_true", help="do not start the API")
     parser.add_argument("--no-web", action="store_true", help="do not start the dashboard")
     return parser.parse_args()

@@ -14,7 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NonNegativeInt
 from services.common.settings import CAMERA_ID_PATTERN
 
 CameraId = Annotated[str, Field(pattern=CAMERA_ID_PATTERN)]
-Distance = Annotated[float, Field(ge=0.0, le=4.0)]
+Distance = Annotated[float, Field(ge=0.0)]
 
 
 def utc_now() -> datetime:

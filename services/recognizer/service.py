@@ -73,6 +73,8 @@ class FrameRecognizer:
             frame = FrameCaptured.model_validate(dict(delivery.headers))
             events = self.recognize(frame, delivery.body)
         except (ValidationError, InvalidImageError) as error:
+            if isinstance(error, ValidationError) and error.title != FrameCaptured.__name__:
+                raise  # our own event failed validation: a bug, not a bad frame
             with self._stats_lock:
                 self.stats.rejected_frames += 1
             reason = error.errors()[0]["msg"] if isinstance(error, ValidationError) else str(error)

@@ -7,10 +7,11 @@ from pydantic import Field
 
 from services.common.settings import BaseServiceSettings, BrokerSettings, DatabaseSettings
 
-# Chosen from measured distances (README, "Choosing the tolerance"): on ../shared/faces the
-# farthest two photos of one person are 0.533 apart and the closest two people 0.617 (0.573
-# for a stranger's face in the shared clip); the library's usual 0.6 names strangers.
-DEFAULT_TOLERANCE = 0.54
+# Chosen from measured distances (README, "Choosing the tolerance"): through this pipeline the
+# farthest two photos of one person in ../shared/faces are 0.545 apart, while two different
+# people are at least 0.617 apart in photos and 0.573 in the shared clip; the library's usual
+# 0.6 names strangers (PERFORMANCE-NOTES.md). The margin and the recorder's vote add safety.
+DEFAULT_TOLERANCE = 0.55
 DEFAULT_MARGIN = 0.05
 
 

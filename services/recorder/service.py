@@ -48,7 +48,8 @@ class AttendanceRecorder:
         for mark in batch.marks:
             announcements.setdefault(mark.event_id, []).append(_announcement(mark))
         for index, event in valid:
-            results[index] = Handled(publish=announcements.get(str(event.event_id), []))
+            # pop: a duplicate of the event in the same batch must not announce the mark again
+            results[index] = Handled(publish=announcements.pop(str(event.event_id), []))
         return [result or Handled() for result in results]
 
     def handle_heartbeats(self, deliveries: list[Delivery]) -> list[Handled]:

@@ -60,7 +60,9 @@ def queue_depth(amqp_url: str, queue: str) -> int:
         connection.close()
 
 
-def wait_until(condition: Callable[[], object], timeout_s: float, what: str, interval_s: float = 0.2) -> object:
+def wait_until(
+    condition: Callable[[], object], timeout_s: float, what: str, interval_s: float = 0.2
+) -> object:
     deadline = time.monotonic() + timeout_s
     while True:
         value = condition()

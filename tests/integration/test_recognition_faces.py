@@ -1,0 +1,97 @@
+"""Recognition on real faces (../shared/faces): enrollment through the real path into MySQL,
+probes through the workers' own analyzer and matcher, with the default settings."""
+
+import csv
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from services.common.students import add_face_encoding, create_student
+from services.recognizer.engine import FaceAnalyzer, build_analyzer, decode_image
+from services.recognizer.enrollment import analyze_photo, enrollment_analyzer
+from services.recognizer.gallery import load_gallery
+from services.recognizer.matching import Matcher
+from services.recognizer.settings import RecognitionSettings
+
+pytestmark = pytest.mark.faces
+
+
+def photos(faces_dir: Path) -> dict[str, list[Path]]:
+    return {p.name: sorted(p.glob("*.jpg")) for p in sorted((faces_dir / "people").iterdir())}
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> FaceAnalyzer:
+    return build_analyzer(**RecognitionSettings().analyzer_options())
+
+
+@pytest.fixture
+def matcher(engine: sa.Engine, faces_dir: Path) -> Matcher:
+    """One photo (the first) of every person who has several, enrolled as a student."""
+    enroller = enrollment_analyzer()
+    for name, files in photos(faces_dir).items():
+        if len(files) < 2:
+            continue
+        photo = analyze_photo(files[0].read_bytes(), enroller)
+        with engine.begin() as connection:
+            student = create_student(connection, name, name.replace("_", " ").title())
+            add_face_encoding(
+                connection,
+                student.id,
+                encoding=photo.encoding,
+                box=photo.box,
+                photo_jpeg=photo.jpeg,
+                sha256=photo.sha256,
+            )
+    settings = RecognitionSettings()
+    return Matcher(load_gallery(engine), settings.recognizer_tolerance, settings.recognizer_margin)
+
+
+def names_in(path: Path, analyzer: FaceAnalyzer, matcher: Matcher) -> list[str]:
+    """The name (student number) or 'unknown' of each face, left to right."""
+    faces = sorted(analyzer.analyze(decode_image(path.read_bytes())), key=lambda f: f.box.left + f.box.right)
+    return [
+        m.identity.student_number if m.identity else "unknown"
+        for m in matcher.match([f.encoding for f in faces])
+    ]
+
+
+def test_every_other_photo_of_an_enrolled_person_is_named_correctly(
+    faces_dir: Path, analyzer: FaceAnalyzer, matcher: Matcher
+) -> None:
+    probes = [(name, f) for name, files in photos(faces_dir).items() if len(files) > 1 for f in files[1:]]
+    assert len(probes) == 22
+    wrong = {f"{p.parent.name}/{p.name}": names_in(p, analyzer, matcher) for name, p in probes}
+    wrong = {k: v for k, v in wrong.items() if v != [k.split("/")[0]]}
+    assert wrong == {}
+
+
+def test_people_never_enrolled_are_unknown_not_the_nearest_name(
+    faces_dir: Path, analyzer: FaceAnalyzer, matcher: Matcher
+) -> None:
+    strangers = [files[0] for files in photos(faces_dir).values() if len(files) == 1]
+    assert len(strangers) == 5
+    assert {p.parent.name: names_in(p, analyzer, matcher) for p in strangers} == {
+        p.parent.name: ["unknown"] for p in strangers
+    }
+
+
+def test_images_without_faces_give_no_faces(faces_dir: Path, analyzer: FaceAnalyzer) -> None:
+    images = sorted((faces_dir / "no_face").glob("*.jpg"))
+    assert len(images) == 5
+    assert {p.name: len(analyzer.analyze(decode_image(p.read_bytes()))) for p in images} == {
+        p.name: 0 for p in images
+    }
+
+
+def test_in_group_photos_enrolled_people_are_named_and_others_unknown(
+    faces_dir: Path, analyzer: FaceAnalyzer, matcher: Matcher
+) -> None:
+    with (faces_dir / "groups" / "groups.csv").open() as file:
+        groups = list(csv.DictReader(file))
+    enrolled = {name for name, files in photos(faces_dir).items() if len(files) > 1}
+    for group in groups:
+        labels = group["identities_left_to_right"].split(";")
+        expected = [label if label in enrolled else "unknown" for label in labels]
+        assert names_in(faces_dir / "groups" / group["file"], analyzer, matcher) == expected, group["file"]

@@ -1,0 +1,140 @@
+import threading
+
+import numpy as np
+import pytest
+
+from services.capture.service import CaptureLoop, encode_frame
+from services.capture.settings import CaptureSettings
+from services.capture.sources import SourceError, SourceFrame
+from services.common.messages import CameraHeartbeat, FrameCaptured
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class RecordingSink:
+    def __init__(self, clock: FakeClock, backlog: list[int] | None = None) -> None:
+        self.clock = clock
+        self.frames: list[tuple[FrameCaptured, bytes]] = []
+        self.heartbeats: list[CameraHeartbeat] = []
+        self.sleeps: list[float] = []
+        self.backlogs = backlog or []
+
+    def publish_frame(self, frame: FrameCaptured, jpeg: bytes) -> None:
+        self.frames.append((frame, jpeg))
+
+    def publish_heartbeat(self, heartbeat: CameraHeartbeat) -> None:
+        self.heartbeats.append(heartbeat)
+
+    def backlog(self) -> int:
+        return self.backlogs.pop(0) if self.backlogs else 0
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.clock.now += seconds
+
+
+class FileSource:
+    """A 30 fps file of `count` frames, each a distinct gray level."""
+
+    live = False
+
+    def __init__(self, count: int, clock: FakeClock | None = None) -> None:
+        self.count = count
+        self.index = 0
+        self.clock = clock
+
+    def read(self) -> SourceFrame | None:
+        if self.index >= self.count:
+            return None
+        self.index += 1
+        return SourceFrame(np.full((36, 64, 3), self.index, np.uint8), (self.index - 1) / 30)
+
+    def close(self) -> None:
+        pass
+
+
+def settings(**overrides: object) -> CaptureSettings:
+    return CaptureSettings(capture_source="0", camera_id="cam-1", **overrides)  # type: ignore[arg-type]
+
+
+def run(loop_settings: CaptureSettings, sources: list[object], sink: RecordingSink) -> int:
+    queue = list(sources)
+
+    def open_source() -> object:
+        item = queue.pop(0) if queue else FileSource(0)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    return CaptureLoop(loop_settings, open_source, sink, threading.Event(), clock=sink.clock).run()  # type: ignore[arg-type]
+
+
+def test_a_file_is_sampled_by_its_own_timestamps() -> None:
+    sink = RecordingSink(FakeClock())
+    assert run(settings(capture_fps=5, capture_pace="fast"), [FileSource(60)], sink) == 10
+    seqs = [frame.seq for frame, _ in sink.frames]
+    assert seqs == list(range(10))  # consecutive sequence numbers
+    assert sink.heartbeats[-1].status == "ended" and sink.heartbeats[-1].frames_published == 10
+
+
+def test_fps_zero_publishes_every_frame() -> None:
+    sink = RecordingSink(FakeClock())
+    assert run(settings(capture_fps=0, capture_pace="fast"), [FileSource(45)], sink) == 45
+
+
+def test_realtime_pace_waits_for_each_frame_time_and_speed_scales_it() -> None:
+    sink = RecordingSink(FakeClock())
+    run(settings(capture_fps=5, capture_pace="realtime"), [FileSource(60)], sink)
+    assert sum(sink.sleeps) == pytest.approx(1.8, abs=0.01)  # the 10th kept frame is at 1.8 s
+    fast_sink = RecordingSink(FakeClock())
+    run(settings(capture_fps=5, capture_pace="realtime", capture_speed=2), [FileSource(60)], fast_sink)
+    assert sum(fast_sink.sleeps) == pytest.approx(0.9, abs=0.01)
+
+
+def test_fast_pace_waits_while_recognizers_are_behind() -> None:
+    sink = RecordingSink(FakeClock(), backlog=[5, 5, 1])
+    run(settings(capture_fps=0, capture_pace="fast", capture_max_backlog=2), [FileSource(1)], sink)
+    assert sink.sleeps == [0.005, 0.005]
+    assert len(sink.frames) == 1
+
+
+def test_a_failing_source_is_reopened_with_backoff_not_fatal() -> None:
+    sink = RecordingSink(FakeClock())
+    failures = [SourceError("cannot open rtsp://cam"), SourceError("cannot open rtsp://cam")]
+    assert run(settings(capture_fps=0, capture_pace="fast"), [*failures, FileSource(3)], sink) == 3
+    assert sink.sleeps[:2] == [1.0, 2.0]
+    assert sink.heartbeats[0].status == "reconnecting"
+
+
+def test_looping_a_file_replays_it_until_stopped() -> None:
+    sink = RecordingSink(FakeClock())
+    stop = threading.Event()
+    sources = [FileSource(4), FileSource(4), FileSource(4)]
+
+    def open_source() -> FileSource:
+        if len(sources) == 1:
+            stop.set()
+        return sources.pop(0)
+
+    loop = CaptureLoop(
+        settings(capture_fps=0, capture_pace="fast", capture_at_end="loop"),
+        open_source,
+        sink,
+        stop,
+        clock=sink.clock,
+    )
+    assert loop.run() == 8
+
+
+def test_frames_wider_than_the_limit_are_scaled_down_before_encoding() -> None:
+    jpeg, width, height = encode_frame(np.zeros((720, 1280, 3), np.uint8), max_width=640, quality=80)
+    assert (width, height) == (640, 360)
+    assert jpeg[:2] == b"\xff\xd8"
+    _, width, height = encode_frame(np.zeros((360, 640, 3), np.uint8), max_width=1280, quality=80)
+    assert (width, height) == (640, 360)
