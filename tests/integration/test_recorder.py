@@ -227,3 +227,22 @@ def test_a_scheduled_session_takes_the_sighting_and_default_sessions_are_per_day
     yesterday = (now - timedelta(days=1)).date().isoformat()
     assert names == {"Maths", f"Room 1 {yesterday}"}
     assert uuid.UUID(str(scalar(engine, "SELECT mark_event_id FROM attendance LIMIT 1")))
+
+
+def test_the_recorder_reconnects_by_itself_when_the_broker_goes_away(
+    amqp_url: str, engine: sa.Engine, broker: TestBroker, start_recorder: Callable[..., ServiceProcess],
+    student_id: int,
+) -> None:
+    proxy = FlakyProxy("127.0.0.1", 5672)
+    try:
+        recorder = start_recorder(AMQP_URL=amqp_url.replace(":5672", f":{proxy.port}"))
+        wait_until(lambda: "consuming recorder.identity" in recorder.log(), 30, "the recorder to consume")
+        proxy.cut()
+        wait_until(lambda: "lost RabbitMQ" in recorder.log(), 30, "the recorder to notice")
+        # Published while the recorder is away: the durable queue keeps it.
+        broker.publish(topology.RECOGNIZER_EXCHANGE, topology.recognized_key("room-1"), seen(student_id))
+        proxy.restore()
+        wait_until(lambda: scalar(engine, "SELECT COUNT(*) FROM attendance") == 1, 60, "the event after reconnect")
+        assert recorder.process.poll() is None
+    finally:
+        proxy.close()
