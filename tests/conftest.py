@@ -9,6 +9,16 @@ from services.common.db import create_engine
 from services.common.settings import DatabaseSettings
 from tests.support import infra
 
+TIERS = {"integration": "integration", "e2e": "e2e", "browser": "browser"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by its tier folder, so `-m "not e2e"` and the like select tiers."""
+    for item in items:
+        for folder, marker in TIERS.items():
+            if f"/tests/{folder}/" in str(item.path):
+                item.add_marker(marker)
+
 
 @pytest.fixture
 def database_url() -> Iterator[str]:

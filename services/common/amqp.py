@@ -42,8 +42,13 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def connection_parameters(settings: BrokerSettings, name: str) -> pika.URLParameters:
+def connection_parameters(
+    settings: BrokerSettings, name: str, timeout_s: float | None = None
+) -> pika.URLParameters:
     params = pika.URLParameters(settings.amqp_url)
+    if timeout_s is not None:  # fail fast instead of pika's default 10-15 s on a silent network
+        params.socket_timeout = timeout_s
+        params.stack_timeout = timeout_s
     params.heartbeat = settings.amqp_heartbeat_s
     params.blocked_connection_timeout = 60
     params.connection_attempts = 1
@@ -101,9 +106,10 @@ class Publisher:
     Reconnects once per publish if the connection went away; raises if the broker is down.
     """
 
-    def __init__(self, settings: BrokerSettings, name: str) -> None:
+    def __init__(self, settings: BrokerSettings, name: str, timeout_s: float = 5.0) -> None:
         self._settings = settings
         self._name = name
+        self._timeout_s = timeout_s
         self._connection: BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
         self._lock = threading.Lock()
@@ -111,7 +117,7 @@ class Publisher:
     def _open(self) -> BlockingChannel:
         if self._channel is None or self._channel.is_closed:
             self.close()
-            params = connection_parameters(self._settings, self._name)
+            params = connection_parameters(self._settings, self._name, self._timeout_s)
             self._connection = pika.BlockingConnection(params)
             self._channel = self._connection.channel()
             self._channel.confirm_delivery()

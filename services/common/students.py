@@ -29,7 +29,8 @@ STUDENT_COLUMNS = (
 )
 
 
-def _student(row: sa.Row) -> Student:
+def student_from_row(row: sa.Row) -> Student:
+    """A row selected with STUDENT_COLUMNS."""
     return Student(
         id=int(row.id),
         student_number=row.student_number,
@@ -44,7 +45,7 @@ def get_student(connection: Connection, student_id: int) -> Student | None:
         sa.text(f"SELECT {STUDENT_COLUMNS} FROM students s WHERE s.id = :id AND s.deleted_at IS NULL"),
         {"id": student_id},
     ).first()
-    return _student(row) if row else None
+    return student_from_row(row) if row else None
 
 
 def find_student_by_number(connection: Connection, student_number: str) -> Student | None:
@@ -52,7 +53,7 @@ def find_student_by_number(connection: Connection, student_number: str) -> Stude
         sa.text(f"SELECT {STUDENT_COLUMNS} FROM students s WHERE s.active_number = :number"),
         {"number": student_number},
     ).first()
-    return _student(row) if row else None
+    return student_from_row(row) if row else None
 
 
 def create_student(connection: Connection, student_number: str, name: str) -> Student:

@@ -4,8 +4,6 @@ import pytest
 
 from tests.support.amqp import TestBroker
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def broker(amqp_url: str) -> Iterator[TestBroker]:

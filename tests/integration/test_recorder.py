@@ -230,7 +230,10 @@ def test_a_scheduled_session_takes_the_sighting_and_default_sessions_are_per_day
 
 
 def test_the_recorder_reconnects_by_itself_when_the_broker_goes_away(
-    amqp_url: str, engine: sa.Engine, broker: TestBroker, start_recorder: Callable[..., ServiceProcess],
+    amqp_url: str,
+    engine: sa.Engine,
+    broker: TestBroker,
+    start_recorder: Callable[..., ServiceProcess],
     student_id: int,
 ) -> None:
     proxy = FlakyProxy("127.0.0.1", 5672)
@@ -242,7 +245,9 @@ def test_the_recorder_reconnects_by_itself_when_the_broker_goes_away(
         # Published while the recorder is away: the durable queue keeps it.
         broker.publish(topology.RECOGNIZER_EXCHANGE, topology.recognized_key("room-1"), seen(student_id))
         proxy.restore()
-        wait_until(lambda: scalar(engine, "SELECT COUNT(*) FROM attendance") == 1, 60, "the event after reconnect")
+        wait_until(
+            lambda: scalar(engine, "SELECT COUNT(*) FROM attendance") == 1, 60, "the event after reconnect"
+        )
         assert recorder.process.poll() is None
     finally:
         proxy.close()

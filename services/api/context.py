@@ -1,0 +1,27 @@
+"""What every request handler needs, built once per app by `create_app`."""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.engine import Engine
+
+from services.api.gallery import GalleryAnnouncer
+from services.api.photos import PhotoChecker
+from services.api.settings import ApiSettings
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    settings: ApiSettings
+    engine: Engine
+    photos: PhotoChecker
+    gallery: GalleryAnnouncer
+
+
+def get_context(request: Request) -> ApiContext:
+    context: ApiContext = request.app.state.context
+    return context
+
+
+Context = Annotated[ApiContext, Depends(get_context)]

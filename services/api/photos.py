@@ -1,0 +1,64 @@
+"""Checking uploaded enrollment photos with the workers' own detector and encoder.
+
+Analysis is CPU-bound (dlib): it runs on a worker thread, never on the event loop, and a
+semaphore lets one photo be analysed at a time, so a burst of uploads queues instead of
+starving the recognizers that share the machine. Waiting for that turn is asynchronous, so
+queued uploads hold no thread and the rest of the API keeps answering.
+"""
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from fastapi import UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from services.api.limits import too_large_sentence
+from services.recognizer.enrollment import (
+    EnrollmentPhoto,
+    PhotoRejectedError,
+    analyze_photo,
+    enrollment_analyzer,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AcceptedPhoto:
+    filename: str
+    photo: EnrollmentPhoto
+
+
+@dataclass(frozen=True)
+class RejectedPhoto:
+    filename: str
+    reason: str
+
+
+class PhotoChecker:
+    def __init__(self, max_photo_bytes: int, min_face_px: int, encode_jitters: int) -> None:
+        self.max_photo_bytes = max_photo_bytes
+        self.min_face_px = min_face_px
+        self._analyzer = enrollment_analyzer(encode_jitters)
+        # Binds to the server's event loop at first use, not here.
+        self._slot = asyncio.Semaphore(1)
+
+    async def read(self, upload: UploadFile) -> bytes:
+        """The photo's bytes; raises PhotoRejectedError past the size limit without reading it all."""
+        data = await upload.read(self.max_photo_bytes + 1)
+        if len(data) > self.max_photo_bytes:
+            size = upload.size if upload.size is not None else len(data)
+            raise PhotoRejectedError(too_large_sentence(size, self.max_photo_bytes, "photo"))
+        return data
+
+    async def check(self, filename: str, upload: UploadFile) -> AcceptedPhoto | RejectedPhoto:
+        try:
+            data = await self.read(upload)
+            async with self._slot:
+                photo = await run_in_threadpool(analyze_photo, data, self._analyzer, self.min_face_px)
+        except PhotoRejectedError as error:
+            logger.info("photo %r refused: %s", filename, error)
+            return RejectedPhoto(filename, str(error))
+        logger.info("photo %r accepted (face %d px)", filename, photo.face_px)
+        return AcceptedPhoto(filename, photo)

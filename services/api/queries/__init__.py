@@ -1,0 +1,1 @@
+"""The API's SQL beyond the shared modules: plain SQL on SQLAlchemy Core connections."""

@@ -1,0 +1,97 @@
+"""Attendance reads: a session's roll call and the marks of a day (the recorder writes them)."""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from services.api.queries.courses import roster
+from services.api.queries.sessions import ClassSession
+from services.common.attendance import AttendanceMark, fetch_marks, to_db
+from services.recorder import rules
+
+
+@dataclass(frozen=True)
+class RollEntry:
+    student_id: int
+    student_number: str
+    name: str
+    status: str  # present | late | not_seen
+    first_seen_at: datetime | None
+    last_seen_at: datetime | None
+    distance: float | None
+    expected: bool
+
+
+@dataclass(frozen=True)
+class Roll:
+    expected: int
+    present: int  # expected students who were marked
+    entries: list[RollEntry]
+
+
+def session_roll(connection: Connection, session: ClassSession) -> Roll:
+    """Who was expected and who was seen. Expected: the course roster if the session's course has
+    one, else every active student. Someone marked but not expected is listed too (a guest, or a
+    student deleted since), flagged `expected: false` and not counted in `present`."""
+    expected_ids = roster(connection, session.course_id) if session.course_id is not None else []
+    if expected_ids:
+        query = sa.text("SELECT id, student_number, name FROM students WHERE id IN :ids").bindparams(
+            sa.bindparam("ids", expanding=True)
+        )
+        rows = list(connection.execute(query, {"ids": expected_ids}))
+    else:
+        rows = list(
+            connection.execute(
+                sa.text("SELECT id, student_number, name FROM students WHERE deleted_at IS NULL")
+            )
+        )
+    expected = {int(r.id): r for r in rows}
+    marks = {
+        m.student_id: m for m in fetch_marks(connection, "a.session_id = :session", {"session": session.id})
+    }
+    entries = [
+        _entry(student_id, row.student_number, row.name, marks.get(student_id), expected=True)
+        for student_id, row in expected.items()
+    ]
+    entries += [
+        _entry(mark.student_id, mark.student_number, mark.student_name, mark, expected=False)
+        for mark in marks.values()
+        if mark.student_id not in expected
+    ]
+    entries.sort(key=lambda e: (e.name.casefold(), e.student_id))
+    present = sum(1 for e in entries if e.expected and e.status != "not_seen")
+    return Roll(expected=len(expected), present=present, entries=entries)
+
+
+def _entry(
+    student_id: int, number: str, name: str, mark: AttendanceMark | None, *, expected: bool
+) -> RollEntry:
+    if mark is None:
+        return RollEntry(student_id, number, name, "not_seen", None, None, None, expected)
+    return RollEntry(
+        student_id, number, name, mark.status, mark.first_seen_at, mark.last_seen_at, mark.distance, expected
+    )
+
+
+def marks_of_day(
+    connection: Connection, day: date, tz: ZoneInfo, camera_id: str | None = None
+) -> list[AttendanceMark]:
+    """Marks in the sessions starting on the school's calendar day `day`."""
+    start, end = rules.default_session_span(day, tz)
+    where = "cs.starts_at >= :start AND cs.starts_at < :end"
+    params: dict[str, object] = {"start": to_db(start), "end": to_db(end)}
+    if camera_id is not None:
+        where += " AND cs.camera_id = :camera"
+        params["camera"] = camera_id
+    return fetch_marks(connection, where, params)
+
+
+def marks_of_session(connection: Connection, session_id: int) -> list[AttendanceMark]:
+    return fetch_marks(connection, "a.session_id = :session", {"session": session_id})
+
+
+def marks_of_student(connection: Connection, student_id: int) -> list[AttendanceMark]:
+    return fetch_marks(connection, "a.student_id = :student", {"student": student_id})

@@ -1,0 +1,1 @@
+"""One router per resource; `services.api.app` includes them all."""

@@ -1,0 +1,16 @@
+"""Cameras: known from capture's heartbeats (via the recorder) or from sessions created here."""
+
+from fastapi import APIRouter
+
+from services.api.context import Context
+from services.api.queries.sessions import list_cameras
+from services.api.schemas import CameraOut
+from services.api.views import camera_out
+
+router = APIRouter(prefix="/cameras", tags=["cameras"])
+
+
+@router.get("", response_model=list[CameraOut], summary="Every known camera and when it last sent a frame")
+def cameras(context: Context) -> list[CameraOut]:
+    with context.engine.connect() as connection:
+        return [camera_out(camera) for camera in list_cameras(connection)]

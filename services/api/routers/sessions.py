@@ -1,0 +1,93 @@
+"""Class sessions: scheduled ones, and each camera's default session of the day."""
+
+import logging
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from services.api.context import Context
+from services.api.errors import ApiError, not_found
+from services.api.queries.courses import get_course
+from services.api.queries.sessions import (
+    create_session,
+    current_sessions,
+    ensure_default_sessions,
+    get_session,
+    sessions_of_day,
+)
+from services.api.schemas import ErrorOut, SessionIn, SessionOut
+from services.api.views import session_out
+from services.common.settings import CAMERA_ID_PATTERN
+from services.recorder.rules import local_day
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/sessions", tags=["sessions"])
+
+DayQuery = Annotated[date | None, Query(description="A day in the school's time zone (default: today)")]
+CameraQuery = Annotated[str | None, Query(pattern=CAMERA_ID_PATTERN, description="Only this camera")]
+
+
+@router.get("", response_model=list[SessionOut], summary="The sessions of a day, by start time")
+def sessions(context: Context, date: DayQuery = None, camera_id: CameraQuery = None) -> list[SessionOut]:
+    tz = context.settings.tz
+    today = local_day(datetime.now(UTC), tz)
+    with context.engine.begin() as connection:
+        ensure_default_sessions(connection, today, tz)
+        found = sessions_of_day(connection, date or today, tz, camera_id)
+    return [session_out(session) for session in found]
+
+
+# Declared before /{session_id}, which would otherwise claim "current" and refuse it as a number.
+@router.get(
+    "/current",
+    response_model=list[SessionOut],
+    summary="For each camera, the session running now (scheduled, else today's default)",
+)
+def running_sessions(context: Context) -> list[SessionOut]:
+    with context.engine.begin() as connection:
+        found = current_sessions(connection, datetime.now(UTC), context.settings.tz)
+    return [session_out(session) for session in found]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=SessionOut,
+    summary="Schedule a session (an unknown camera is created)",
+    responses={422: {"model": ErrorOut, "description": "ends_at not after starts_at, or unknown course"}},
+)
+def add_session(body: SessionIn, context: Context) -> SessionOut:
+    if body.ends_at <= body.starts_at:
+        raise ApiError(
+            422,
+            f"ends_at ({body.ends_at.isoformat()}) must be after starts_at ({body.starts_at.isoformat()})",
+        )
+    with context.engine.begin() as connection:
+        if body.course_id is not None and get_course(connection, body.course_id) is None:
+            raise ApiError(422, f"course {body.course_id} does not exist")
+        session = create_session(
+            connection,
+            name=body.name,
+            camera_id=body.camera_id,
+            starts_at=body.starts_at,
+            ends_at=body.ends_at,
+            course_id=body.course_id,
+        )
+    logger.info("session %d (%s) scheduled on camera %s", session.id, session.name, session.camera_id)
+    return session_out(session)
+
+
+@router.get(
+    "/{session_id}",
+    response_model=SessionOut,
+    summary="One session",
+    responses={404: {"model": ErrorOut, "description": "No such session"}},
+)
+def read_session(session_id: int, context: Context) -> SessionOut:
+    with context.engine.connect() as connection:
+        session = get_session(connection, session_id)
+    if session is None:
+        raise not_found("session", session_id)
+    return session_out(session)

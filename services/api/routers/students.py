@@ -1,0 +1,201 @@
+"""Students: create, search, edit, erase, and enroll their photos."""
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Query, UploadFile
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+
+from services.api.context import ApiContext, Context
+from services.api.errors import ApiError, not_found
+from services.api.gallery import BROADCAST_HEADER, UNCHANGED
+from services.api.photos import AcceptedPhoto, RejectedPhoto
+from services.api.queries.students import lock_active_student, search_students, update_student
+from services.api.schemas import (
+    ErrorOut,
+    PhotoAccepted,
+    PhotoRejected,
+    PhotoUploadOut,
+    Responses,
+    StudentIn,
+    StudentOut,
+    StudentPage,
+    StudentPatch,
+)
+from services.api.views import student_out
+from services.common.students import (
+    add_face_encoding,
+    create_student,
+    erase_student,
+    find_student_by_number,
+    get_student,
+)
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/students", tags=["students"])
+
+NOT_FOUND: Responses = {404: {"model": ErrorOut, "description": "No such student"}}
+CONFLICT: Responses = {409: {"model": ErrorOut, "description": "Another student has this number"}}
+# Told in a header, so a client knows whether the recognizers reload now or at their reconnect.
+BROADCAST_DOC: dict[str, Any] = {
+    BROADCAST_HEADER: {
+        "description": "sent: the recognizers were told to reload; failed: RabbitMQ was unavailable "
+        "(the change is saved; they reload when they reconnect); unchanged: no face was added",
+        "schema": {"type": "string", "enum": ["sent", "failed", "unchanged"]},
+    }
+}
+
+
+def _taken(student_number: str) -> ApiError:
+    return ApiError(409, f"student number {student_number} is already taken by another student")
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=StudentOut,
+    summary="Add a student",
+    responses={**CONFLICT, 422: {"model": ErrorOut}},
+)
+def add_student(body: StudentIn, context: Context) -> StudentOut:
+    try:
+        with context.engine.begin() as connection:
+            if find_student_by_number(connection, body.student_number) is not None:
+                raise _taken(body.student_number)
+            student = create_student(connection, body.student_number, body.name)
+    except IntegrityError as error:  # a concurrent insert won the race
+        raise _taken(body.student_number) from error
+    logger.info("student %d created", student.id)
+    return student_out(student)
+
+
+@router.get("", response_model=StudentPage, summary="List or search students, by name")
+def list_students(
+    context: Context,
+    query: Annotated[str, Query(max_length=200, description="Part of a name or number, any case")] = "",
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> StudentPage:
+    with context.engine.connect() as connection:
+        students, total = search_students(connection, query.strip(), page, page_size)
+    return StudentPage(items=[student_out(s) for s in students], total=total, page=page, page_size=page_size)
+
+
+@router.get("/{student_id}", response_model=StudentOut, summary="One student", responses=NOT_FOUND)
+def read_student(student_id: int, context: Context) -> StudentOut:
+    with context.engine.connect() as connection:
+        student = get_student(connection, student_id)
+    if student is None:
+        raise not_found("student", student_id)
+    return student_out(student)
+
+
+@router.patch(
+    "/{student_id}",
+    response_model=StudentOut,
+    summary="Change a student's number or name",
+    responses={**NOT_FOUND, **CONFLICT},
+)
+def edit_student(student_id: int, body: StudentPatch, context: Context) -> StudentOut:
+    try:
+        with context.engine.begin() as connection:
+            student = update_student(connection, student_id, body.student_number, body.name)
+    except IntegrityError as error:
+        raise _taken(body.student_number or "") from error
+    if student is None:
+        raise not_found("student", student_id)
+    return student_out(student)
+
+
+@router.delete(
+    "/{student_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete a student: their photos and face encodings are erased",
+    description="Past attendance keeps the student's name and number; the recognizers are told "
+    "to reload their gallery.",
+    responses={**NOT_FOUND, 204: {"description": "Deleted", "headers": BROADCAST_DOC}},
+)
+def delete_student(student_id: int, context: Context) -> Response:
+    with context.engine.begin() as connection:
+        if not erase_student(connection, student_id):
+            raise not_found("student", student_id)
+    logger.info("student %d deleted, biometric data erased", student_id)
+    broadcast = context.gallery.announce(f"student {student_id} deleted", student_id)
+    return Response(status_code=204, headers={BROADCAST_HEADER: broadcast})
+
+
+@router.post(
+    "/{student_id}/photos",
+    status_code=201,
+    response_model=PhotoUploadOut,
+    summary="Enroll photos of a student (each must show exactly one face)",
+    description="Every photo is checked with the recognizers' own detector and encoder. Accepted "
+    "photos are kept even when others are refused; the answer is then 422 with the reasons.",
+    responses={
+        **NOT_FOUND,
+        201: {"description": "Every photo accepted", "headers": BROADCAST_DOC},
+        413: {"model": ErrorOut, "description": "The request is larger than API_MAX_REQUEST_BYTES"},
+        422: {"description": "At least one photo refused: detail, accepted, rejected, photo_count"},
+    },
+)
+async def upload_photos(
+    student_id: int,
+    photos: Annotated[list[UploadFile], File(description="One or more photos (JPEG, PNG, ...)")],
+    context: Context,
+) -> JSONResponse:
+    # Database and broker calls block: they run on the thread pool, as in the plain `def` routes.
+    if not await run_in_threadpool(_is_active, context, student_id):
+        raise not_found("student", student_id)
+    results = [
+        await context.photos.check(upload.filename or f"photo {number}", upload)
+        for number, upload in enumerate(photos, start=1)
+    ]
+    accepted = [r for r in results if isinstance(r, AcceptedPhoto)]
+    rejected = [r for r in results if isinstance(r, RejectedPhoto)]
+    stored, photo_count = await run_in_threadpool(_store, context, student_id, accepted)
+    broadcast = UNCHANGED
+    if stored:
+        logger.info("student %d: %d photo(s) enrolled", student_id, stored)
+        reason = f"{stored} photo(s) enrolled for student {student_id}"
+        broadcast = await run_in_threadpool(context.gallery.announce, reason, student_id)
+    body = PhotoUploadOut(
+        student_id=student_id,
+        accepted=[PhotoAccepted(filename=r.filename, face_px=r.photo.face_px) for r in accepted],
+        rejected=[PhotoRejected(filename=r.filename, reason=r.reason) for r in rejected],
+        photo_count=photo_count,
+    )
+    headers = {BROADCAST_HEADER: broadcast}
+    if rejected:
+        first = rejected[0]
+        raise ApiError(422, f"{first.filename}: {first.reason}", body.model_dump(mode="json"), headers)
+    return JSONResponse(body.model_dump(mode="json"), status_code=201, headers=headers)
+
+
+def _is_active(context: ApiContext, student_id: int) -> bool:
+    with context.engine.connect() as connection:
+        return get_student(connection, student_id) is not None
+
+
+def _store(context: ApiContext, student_id: int, accepted: list[AcceptedPhoto]) -> tuple[int, int]:
+    """Store the accepted photos; (how many were new, the student's photo count)."""
+    stored = 0
+    with context.engine.begin() as connection:
+        if not lock_active_student(connection, student_id):
+            raise not_found("student", student_id)  # deleted while its photos were analysed
+        for result in accepted:
+            photo = result.photo
+            stored += add_face_encoding(
+                connection,
+                student_id,
+                encoding=photo.encoding,
+                box=photo.box,
+                photo_jpeg=photo.jpeg,
+                sha256=photo.sha256,
+            )
+        student = get_student(connection, student_id)
+    assert student is not None
+    return stored, student.photo_count

@@ -1,0 +1,29 @@
+"""API settings (environment variables of the same names, e.g. API_PORT)."""
+
+from pydantic import Field, ValidationInfo, field_validator
+
+from services.common.settings import BrokerSettings, DatabaseSettings
+from services.recognizer.enrollment import DEFAULT_MIN_FACE_PX
+from services.recognizer.settings import RecognitionSettings
+
+MB = 1024 * 1024
+
+
+class ApiSettings(RecognitionSettings, BrokerSettings, DatabaseSettings):
+    api_host: str = "0.0.0.0"  # noqa: S104 - the API serves other containers and machines
+    api_port: int = Field(8000, ge=1, le=65535)
+    # One enrollment photo; a portrait from a phone is 2-6 MB.
+    api_max_photo_bytes: int = Field(10 * MB, ge=1)
+    # Faces smaller than this (pixels, shorter side) are refused: too few pixels for a good encoding.
+    api_min_face_px: int = Field(DEFAULT_MIN_FACE_PX, ge=0, le=2000)
+    # A whole request (several photos in one upload), refused before it is read.
+    api_max_request_bytes: int = Field(64 * MB, ge=1)
+
+    @field_validator("api_max_request_bytes")
+    @classmethod
+    def _request_fits_a_photo(cls, value: int, info: ValidationInfo) -> int:
+        # Otherwise a single photo just over the photo limit could never get its clear 422 reason.
+        photo_limit = info.data.get("api_max_photo_bytes")
+        if photo_limit is not None and value < photo_limit:
+            raise ValueError(f"must be at least API_MAX_PHOTO_BYTES ({photo_limit})")
+        return value

@@ -1,0 +1,102 @@
+"""The live page (current sessions, or one session), its JSON snapshot, the event stream, /health."""
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, render_template
+
+from services.web import sse, views
+from services.web.api_client import ApiError, ApiUnreachableError
+from services.web.context import web
+from services.web.hub import TooManyClientsError
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("live", __name__)
+
+
+def _state(session_id: int) -> dict[str, Any]:
+    context = web()
+    attendance = context.api.session_attendance(session_id)
+    camera_id = attendance["session"].get("camera_id", "")
+    return views.live_state(attendance, context.hub.recent(camera_id), context.settings.tz)
+
+
+def _live_page(states: list[dict[str, Any]], follow_current: bool) -> str:
+    context = web()
+    return render_template(
+        "live.html",
+        states=states,
+        follow_current=follow_current,
+        feed_size=context.settings.web_feed_size,
+    )
+
+
+@bp.get("/")
+def index() -> str:
+    """Every camera's current session; the page reloads itself when that set changes."""
+    sessions = web().api.current_sessions()
+    return _live_page([_state(int(s["id"])) for s in sessions], follow_current=True)
+
+
+@bp.get("/sessions/<int:session_id>/live")
+def session_live(session_id: int) -> str:
+    return _live_page([_state(session_id)], follow_current=False)
+
+
+@bp.get("/sessions/<int:session_id>/state.json")
+def session_state(session_id: int) -> Response:
+    response = jsonify(_state(session_id))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/sessions/current.json")
+def current_sessions() -> Response:
+    ids = sorted(int(s["id"]) for s in web().api.current_sessions())
+    response = jsonify(session_ids=ids)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/events")
+def events() -> Response:
+    """Server-Sent Events: one long response per open live page, holding one server thread."""
+    context = web()
+    try:
+        subscription = context.hub.subscribe()
+    except TooManyClientsError as error:
+        logger.warning("refused a live client: %s", error)
+        return Response(
+            "Too many live pages open; retrying shortly.\n",
+            status=503,
+            mimetype="text/plain",
+            headers={"Retry-After": "10"},
+        )
+    return Response(
+        sse.stream(context.hub, subscription, context.settings.web_sse_keepalive_s),
+        mimetype="text/event-stream",
+        # no-transform and X-Accel-Buffering: proxies must pass each event on at once.
+        headers={"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"},
+    )
+
+
+@bp.get("/health")
+def health() -> Response:
+    """200 while the dashboard serves pages; says whether the API and live events work."""
+    context = web()
+    try:
+        api_status = str(context.api.health().get("status", "unknown"))
+    except ApiUnreachableError as error:
+        api_status = f"unreachable: {error.reason}"
+    except ApiError as error:
+        api_status = f"error {error.status}: {error.detail}"
+    broker = context.hub.broker
+    healthy = api_status == "ok" and broker.connected
+    return jsonify(
+        status="ok" if healthy else "degraded",
+        api=api_status,
+        api_url=context.api.base_url,
+        broker="connected" if broker.connected else broker.detail,
+        live_clients=context.hub.client_count,
+    )

@@ -1,0 +1,35 @@
+"""Dashboard settings (environment variables of the same names)."""
+
+import secrets
+
+from pydantic import Field, SecretStr
+
+from services.common.settings import BaseServiceSettings, BrokerSettings
+
+# Threads kept free for page loads: every Server-Sent Events client holds a thread for as
+# long as its page is open, so live clients may take at most WEB_THREADS minus these.
+RESERVED_PAGE_THREADS = 4
+
+
+class WebSettings(BaseServiceSettings, BrokerSettings):
+    web_host: str = "0.0.0.0"  # noqa: S104 - a dashboard for the school's network
+    web_port: int = Field(8080, ge=1, le=65535)
+    # gunicorn's threaded worker: one process, this many threads (page loads + live clients).
+    web_threads: int = Field(32, ge=RESERVED_PAGE_THREADS + 1, le=1000)
+    web_api_url: str = Field("http://127.0.0.1:8000", pattern=r"^https?://", description="the REST API")
+    # Seconds; uploads of several photos are analysed by the API before it answers.
+    web_api_timeout_s: float = Field(60.0, gt=0, le=600)
+    # Signs the session cookie (flash messages, form tokens). The default is random per
+    # process: fine with one process, but forms open across a restart must be resubmitted.
+    web_secret_key: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
+    # Recent recognitions kept and shown per camera on the live page.
+    web_feed_size: int = Field(20, ge=1, le=500)
+    # Events waiting for one slow live client; beyond, its oldest are dropped and it resyncs.
+    web_client_queue_size: int = Field(200, ge=10, le=10_000)
+    # Seconds between keep-alive comments on idle live streams: how fast a closed tab frees its thread.
+    web_sse_keepalive_s: float = Field(15.0, gt=0, le=300)
+    web_max_upload_mb: int = Field(64, ge=1, le=1024)
+
+    @property
+    def max_live_clients(self) -> int:
+        return self.web_threads - RESERVED_PAGE_THREADS

@@ -1,0 +1,156 @@
+// The live page: on every (re)connection of the event stream, re-fetch each session's snapshot
+// (so nothing missed while disconnected is lost), then apply events on top of it.
+// The elements built here mirror templates/macros.html.
+"use strict";
+
+(() => {
+  const page = document.querySelector("[data-live-page]");
+  if (!page) return;
+
+  const panels = new Map(
+    [...page.querySelectorAll(".session-panel")].map((panel) => [panel.dataset.sessionId, panel]),
+  );
+  const indicator = document.getElementById("live-status");
+  let loading = 0; // snapshots on their way
+  let replay = []; // marks received meanwhile: a snapshot may predate them, so they are applied again
+  let retry = null; // one pending retry at most, however many resyncs failed
+
+  function setIndicator(state, text) {
+    document.body.dataset.live = state;
+    indicator.textContent = text;
+  }
+
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function studentRow(student) {
+    const row = element("li", "");
+    row.dataset.studentId = student.student_id;
+    row.append(element("span", "name", student.name), element("span", "status"));
+    updateRow(row, student);
+    return row;
+  }
+
+  function updateRow(row, mark) {
+    row.className = `student ${mark.status}`;
+    row.querySelector(".status").textContent = mark.label;
+  }
+
+  function feedItem(entry) {
+    const item = element("li", `feed-item ${entry.known ? "known" : "unknown"}`);
+    item.dataset.entryId = entry.entry_id;
+    item.append(
+      element("span", "time", entry.time),
+      element("span", "who", entry.name),
+      element("span", "count", entry.count > 1 ? `×${entry.count}` : ""),
+      element("span", "cam", entry.camera_id),
+    );
+    return item;
+  }
+
+  function render(panel, state) {
+    panel.querySelector(".roster").replaceChildren(...state.students.map(studentRow));
+    panel.querySelector(".feed").replaceChildren(...state.recent.map(feedItem));
+    panel.querySelector(".present-count").textContent = state.present;
+    panel.querySelector(".expected-count").textContent = state.expected;
+  }
+
+  async function loadSnapshot(panel) {
+    const response = await fetch(`/sessions/${panel.dataset.sessionId}/state.json`, { cache: "no-store" });
+    if (!response.ok) throw new Error(`snapshot: HTTP ${response.status}`);
+    render(panel, await response.json());
+  }
+
+  async function resync() {
+    loading += 1;
+    try {
+      await Promise.all([...panels.values()].map(loadSnapshot));
+    } catch (error) {
+      // Keep what is shown; the next reconnection or resync tries again.
+      console.warn("could not refresh the live page:", error);
+      retry ??= setTimeout(() => {
+        retry = null;
+        resync();
+      }, 5000);
+    } finally {
+      loading -= 1;
+      if (!loading) {
+        const marks = replay;
+        replay = [];
+        marks.forEach(applyMark);
+      }
+    }
+  }
+
+  function applyMark(mark) {
+    const panel = panels.get(String(mark.session_id));
+    if (!panel) return;
+    if (loading) replay.push(mark);
+    const row = panel.querySelector(`.student[data-student-id="${mark.student_id}"]`);
+    if (!row) {
+      resync(); // not on the roster shown: the snapshot knows better
+      return;
+    }
+    const wasNotSeen = row.classList.contains("not_seen");
+    updateRow(row, mark);
+    if (wasNotSeen) {
+      const count = panel.querySelector(".present-count");
+      count.textContent = Number(count.textContent) + 1;
+      row.classList.add("fresh");
+      setTimeout(() => row.classList.remove("fresh"), 4000);
+    }
+  }
+
+  function applyRecognition(entry) {
+    for (const panel of panels.values()) {
+      if (panel.dataset.cameraId !== entry.camera_id) continue;
+      const feed = panel.querySelector(".feed");
+      feed.querySelector(`[data-entry-id="${entry.entry_id}"]`)?.remove();
+      feed.prepend(feedItem(entry));
+      while (feed.children.length > Number(feed.dataset.size)) feed.lastElementChild.remove();
+    }
+  }
+
+  // The front page shows the current session of each camera: when that set changes, reload.
+  async function followCurrent() {
+    if (!("followCurrent" in page.dataset)) return;
+    try {
+      const response = await fetch("/sessions/current.json", { cache: "no-store" });
+      if (!response.ok) return;
+      const { session_ids: ids } = await response.json();
+      const shown = [...panels.keys()].map(Number).sort((a, b) => a - b);
+      if (ids.join() !== shown.join()) window.location.reload();
+    } catch (error) {
+      console.warn("could not check the current sessions:", error);
+    }
+  }
+
+  function connect() {
+    const source = new EventSource("/events");
+    source.addEventListener("open", () => {
+      resync();
+      followCurrent();
+    });
+    source.addEventListener("error", () => {
+      setIndicator("offline", "Reconnecting…");
+      // The browser retries by itself, except after a refusal (e.g. 503): then we do.
+      if (source.readyState === EventSource.CLOSED) setTimeout(connect, 5000);
+    });
+    source.addEventListener("broker", (event) => {
+      const broker = JSON.parse(event.data);
+      if (broker.connected) setIndicator("live", "Live");
+      else setIndicator("degraded", "Live updates paused: RabbitMQ unreachable");
+    });
+    source.addEventListener("attendance", (event) => applyMark(JSON.parse(event.data)));
+    source.addEventListener("recognition", (event) => applyRecognition(JSON.parse(event.data)));
+    source.addEventListener("resync", () => resync());
+  }
+
+  setIndicator("connecting", "Connecting…");
+  connect();
+  setInterval(followCurrent, 60000);
+})();

@@ -1,0 +1,155 @@
+"""Students: the list (search, photo counts), enrollment with photos, a student's page, deletion.
+
+Adding a student is two API calls (POST /students, then POST /students/{id}/photos); the
+page that answers the form shows what became of each photo, with the API's reason for each
+one it refused. Answering directly (no redirect) keeps those per-photo results out of the
+cookie; a resubmitted form is harmless (a duplicate number is refused, a photo sent twice is
+stored once).
+"""
+
+import logging
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from werkzeug.datastructures import FileStorage
+
+from services.web import views
+from services.web.api_client import ApiError, ApiUnreachableError, PhotoUpload
+from services.web.context import web
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("students", __name__, url_prefix="/students")
+
+PAGE_SIZE = 50
+
+
+def _photos(files: list[FileStorage]) -> list[tuple[str, bytes, str]]:
+    """The files actually chosen (a form with none still sends one empty part)."""
+    return [
+        (f.filename, f.read(), f.mimetype or "application/octet-stream")
+        for f in files
+        if f.filename  # an empty part, when no file was chosen
+    ]
+
+
+def _list_page(form: dict[str, str] | None = None, status: int = 200) -> ResponseReturnValue:
+    query = request.args.get("q", "").strip()
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    result = web().api.students(query=query, page=page, page_size=PAGE_SIZE)
+    total = int(result.get("total", 0))
+    return (
+        render_template(
+            "students.html",
+            students=result.get("items", []),
+            total=total,
+            query=query,
+            page=page,
+            pages=views.page_count(total, PAGE_SIZE),
+            form=form or {},
+        ),
+        status,
+    )
+
+
+def _student_page(
+    student_id: int, upload: PhotoUpload | None = None, upload_error: str = "", status: int = 200
+) -> ResponseReturnValue:
+    api = web().api
+    student = api.student(student_id)
+    tz = web().settings.tz
+    marks: list[dict[str, Any]] = []
+    try:
+        marks = api.student_attendance(student_id)[-20:]
+    except ApiError as error:  # the history is a bonus; the page stays useful without it
+        logger.warning("attendance of student %d: %s", student_id, error)
+    history = [
+        {
+            "session_id": m.get("session_id"),
+            "session_name": m.get("session_name", ""),
+            "camera_id": m.get("camera_id", ""),
+            "status": m.get("status", ""),
+            "first_seen": views.local_datetime(m.get("first_seen_at"), tz),
+        }
+        for m in reversed(marks)
+    ]
+    return (
+        render_template(
+            "student.html", student=student, upload=upload, upload_error=upload_error, history=history
+        ),
+        status,
+    )
+
+
+@bp.get("")
+def index() -> ResponseReturnValue:
+    return _list_page()
+
+
+@bp.post("")
+def create() -> ResponseReturnValue:
+    form = {
+        "student_number": request.form.get("student_number", "").strip(),
+        "name": request.form.get("name", "").strip(),
+    }
+    if not form["student_number"] or not form["name"]:
+        flash("A student needs a number and a name.", "error")
+        return _list_page(form, 400)
+    photos = _photos(request.files.getlist("photos"))
+    try:
+        student = web().api.create_student(form["student_number"], form["name"])
+    except ApiError as error:
+        if error.status not in (409, 422):
+            raise
+        flash(f"Student not added: {error.detail}", "error")
+        return _list_page(form, error.status)
+    logger.info("added student %s with %d photo(s) to check", student["id"], len(photos))
+    flash(f"Added {student['name']} ({student['student_number']}).", "ok")
+    return _upload(int(student["id"]), photos)
+
+
+def _upload(student_id: int, photos: list[tuple[str, bytes, str]]) -> ResponseReturnValue:
+    if not photos:
+        return _student_page(student_id)
+    try:
+        upload = web().api.add_photos(student_id, photos)
+    except (ApiError, ApiUnreachableError) as error:
+        # The student exists; say why the photos are missing rather than losing the page.
+        return _student_page(student_id, upload_error=f"Photos not added: {error}")
+    # Show the photos in the order they were chosen, each with its outcome.
+    order = {name: index for index, (name, _, _) in reversed(list(enumerate(photos)))}
+    outcomes = sorted(upload.outcomes, key=lambda o: order.get(o.filename, len(order)))
+    upload = PhotoUpload(outcomes, upload.photo_count)
+    refused = sum(1 for o in upload.outcomes if not o.accepted)
+    if refused:
+        flash(f"{refused} of {len(upload.outcomes)} photo(s) refused: see the reasons below.", "error")
+    return _student_page(student_id, upload=upload)
+
+
+@bp.get("/<int:student_id>")
+def show(student_id: int) -> ResponseReturnValue:
+    return _student_page(student_id)
+
+
+@bp.post("/<int:student_id>/photos")
+def add_photos(student_id: int) -> ResponseReturnValue:
+    photos = _photos(request.files.getlist("photos"))
+    if not photos:
+        flash("Choose at least one photo.", "error")
+        return _student_page(student_id, status=400)
+    return _upload(student_id, photos)
+
+
+@bp.get("/<int:student_id>/delete")
+def confirm_delete(student_id: int) -> ResponseReturnValue:
+    return render_template("student_delete.html", student=web().api.student(student_id))
+
+
+@bp.post("/<int:student_id>/delete")
+def delete(student_id: int) -> ResponseReturnValue:
+    student = web().api.student(student_id)
+    web().api.delete_student(student_id)
+    logger.info("deleted student %d", student_id)
+    flash(f"Deleted {student['name']} ({student['student_number']}): photos and face data erased.", "ok")
+    return redirect(url_for("students.index"))

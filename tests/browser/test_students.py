@@ -1,0 +1,50 @@
+"""Enrollment through the dashboard: the API's reason for a refused photo is shown by its name."""
+
+import uuid
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Stack
+from tests.browser.helpers import screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.faces]
+
+
+def test_refused_photo_shows_its_reason(page: Page, stack: Stack, faces_dir: Path) -> None:
+    no_face = faces_dir / "no_face" / "noise.jpg"
+    face = sorted((faces_dir / "people" / "guido_van_rossum").glob("*.jpg"))[0]
+    number = f"E{uuid.uuid4().hex[:8]}"
+
+    page.goto(f"{stack.web_url}/students")
+    page.fill("#student_number", number)
+    page.fill("#name", "Guido van Rossum")
+    page.set_input_files("#photos", [str(face), str(no_face)])
+    page.click("form[enctype] button[type=submit]")
+
+    refused = page.locator(".outcomes li.rejected")
+    expect(refused).to_have_count(1, timeout=60_000)  # the API analyses each photo
+    expect(refused.locator(".filename")).to_have_text(no_face.name)
+    expect(refused.locator(".reason")).to_have_text("no face found")
+    accepted = page.locator(".outcomes li.accepted")
+    expect(accepted.locator(".filename")).to_have_text(face.name)
+    expect(page.locator(".photo-count")).to_have_text("1")
+    screenshot(page, "students-refused-photo")
+
+    # The list shows the new student with their photo count, and search finds them.
+    page.goto(f"{stack.web_url}/students?q={number}")
+    row = page.locator("tbody tr", has_text="Guido van Rossum")
+    expect(row).to_have_count(1)
+    expect(row.locator("td.num")).to_have_text("1")
+
+
+def test_delete_asks_for_confirmation(page: Page, stack: Stack) -> None:
+    student = stack.add_student("Charles Babbage")
+    page.goto(f"{stack.web_url}/students/{student['id']}")
+    page.click("text=Delete this student")
+    expect(page.locator("h1")).to_have_text("Delete Charles Babbage?")
+    assert stack.api.get(f"/students/{student['id']}").status_code == 200  # nothing deleted yet
+    page.click("button.danger")
+    expect(page.locator(".flash.ok")).to_contain_text("Deleted Charles Babbage")
+    assert stack.api.get(f"/students/{student['id']}").status_code == 404

@@ -1,0 +1,178 @@
+"""The app as a whole: health, error format, OpenAPI docs, settings, and the real server process."""
+
+import socket
+import subprocess
+import sys
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from services.api.app import create_app
+from services.api.settings import ApiSettings
+from tests.integration.api.conftest import BROKER_DOWN_URL, MakeClient, check_response
+from tests.support.infra import ROOT, ServiceProcess, wait_until
+
+pytestmark = pytest.mark.integration
+
+# The contract's routes (docs/api-contract.md), as OpenAPI lists them.
+CONTRACT = {
+    ("get", "/health"),
+    ("post", "/students"),
+    ("get", "/students"),
+    ("get", "/students/{student_id}"),
+    ("patch", "/students/{student_id}"),
+    ("delete", "/students/{student_id}"),
+    ("post", "/students/{student_id}/photos"),
+    ("get", "/cameras"),
+    ("post", "/courses"),
+    ("get", "/courses"),
+    ("put", "/courses/{course_id}/students"),
+    ("get", "/sessions"),
+    ("get", "/sessions/current"),
+    ("post", "/sessions"),
+    ("get", "/sessions/{session_id}"),
+    ("get", "/sessions/{session_id}/attendance"),
+    ("get", "/attendance"),
+    ("get", "/students/{student_id}/attendance"),
+    ("get", "/sessions/{session_id}/attendance.csv"),
+    ("get", "/attendance.csv"),
+}
+
+
+def test_health_is_ok_with_the_database_and_the_broker(broker_client: TestClient) -> None:
+    response = broker_client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+
+
+def test_health_names_the_broker_when_it_is_down(client: TestClient) -> None:
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.json() == {
+        "detail": "the broker cannot be reached",
+        "status": "unavailable",
+        "database": "ok",
+        "broker": "unavailable",
+    }
+
+
+def test_a_missing_database_gives_503_json_not_a_trace() -> None:
+    settings = ApiSettings(
+        database_url="mysql+pymysql://root@127.0.0.1:3306/no_such_database_here", amqp_url=BROKER_DOWN_URL
+    )
+    with TestClient(create_app(settings)) as client:
+        client.event_hooks["response"].append(check_response)
+        response = client.get("/students")
+        assert response.status_code == 503
+        assert response.json()["detail"] == "the database is unavailable; try again shortly"
+        health = client.get("/health").json()
+        assert (health["database"], health["broker"]) == ("unavailable", "unavailable")
+        assert health["detail"] == "the database and the broker cannot be reached"
+
+
+def test_unknown_routes_and_methods_get_json_sentences(client: TestClient) -> None:
+    response = client.get("/nowhere")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "there is no /nowhere here (the API is described at /docs)"}
+    response = client.put("/students")
+    assert response.status_code == 405
+    assert response.json() == {"detail": "PUT is not allowed on /students"}
+
+
+def test_an_unexpected_error_is_a_json_500_without_internals(make_client: MakeClient) -> None:
+    client = make_client(BROKER_DOWN_URL, raise_server_exceptions=False)
+
+    def broken() -> None:
+        raise RuntimeError("secret internals")
+
+    client.app.add_api_route("/broken", broken)
+    response = client.get("/broken")
+    assert response.status_code == 500
+    assert "secret" not in response.text
+    assert response.json()["detail"].startswith("the server failed to handle this request")
+
+
+def test_a_bad_query_is_a_500_not_passed_off_as_an_outage(make_client: MakeClient) -> None:
+    client = make_client(BROKER_DOWN_URL, raise_server_exceptions=False)
+    engine = client.app.state.context.engine
+
+    def bad_query() -> None:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT no_such_column FROM students"))
+
+    client.app.add_api_route("/bad-query", bad_query)
+    response = client.get("/bad-query")
+    assert response.status_code == 500
+    assert "no_such_column" not in response.text
+
+
+def test_the_openapi_docs_describe_every_route_of_the_contract(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert spec["info"]["title"] == "Attendance API"
+    assert spec["info"]["description"]
+    routes = {(method, path) for path, item in spec["paths"].items() for method in item}
+    assert routes >= CONTRACT
+    assert all(operation["tags"] for item in spec["paths"].values() for operation in item.values())
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "swagger" in docs.text.lower()
+
+
+def test_check_config_prints_the_settings_and_bad_ones_are_refused() -> None:
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": "mysql+pymysql://api:s3cret@db:3306/attendance"}
+    shown = subprocess.run(
+        [sys.executable, "-m", "services.api", "--check-config"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "API_PORT=8000" in shown.stdout
+    assert "API_MAX_PHOTO_BYTES=10485760" in shown.stdout
+    assert "s3cret" not in shown.stdout
+    refused = subprocess.run(
+        [sys.executable, "-m", "services.api", "--check-config"],
+        cwd=ROOT,
+        env={**env, "API_MAX_PHOTO_BYTES": "2000", "API_MAX_REQUEST_BYTES": "1000"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert refused.returncode == 2
+    assert "API_MAX_REQUEST_BYTES" in refused.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_server_runs_answers_and_stops_on_sigterm(
+    database_url: str, amqp_url: str, request: pytest.FixtureRequest
+) -> None:
+    port = free_port()
+    server = ServiceProcess(
+        "services.api",
+        {"DATABASE_URL": database_url, "AMQP_URL": amqp_url, "API_HOST": "127.0.0.1", "API_PORT": str(port)},
+        f"{request.node.name}-api",
+    )
+    try:
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(healthy, 60, "the API to answer /health")
+    finally:
+        code = server.stop()
+    assert code == 0, server.log()
+    assert "listening on 127.0.0.1" in server.log()
