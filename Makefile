@@ -25,7 +25,7 @@ run: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy services scripts
+	$(VENV)/bin/mypy services scripts bench
 
 test: install lint
 	scripts/ensure_chromium.sh
@@ -36,3 +36,11 @@ unit: install
 
 definitions: install
 	$(PY) -m services.common.topology > rabbitmq/definitions.json
+
+# Speed, side by side in one run (see README, "Speed and accuracy"); ARGS="--help" for options.
+bench: install
+	$(PY) -m bench.benchmark --json artifacts/benchmark.json $(ARGS)
+
+# Accuracy on a folder of labeled photos, <identity>/<photo> (default: the shared faces).
+accuracy: install
+	$(PY) -m bench.accuracy $(or $(FOLDER),../shared/faces) --png artifacts/accuracy.png --json artifacts/accuracy.json $(ARGS)

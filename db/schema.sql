@@ -89,6 +89,7 @@ CREATE TABLE IF NOT EXISTS identity_events (
   recognized_at DATETIME(6) NOT NULL,
   student_id    BIGINT UNSIGNED NULL,
   distance      FLOAT NULL,
+  tracked       BOOLEAN NOT NULL DEFAULT FALSE,  -- named by tracking, without a new encoding
   session_id    BIGINT UNSIGNED NULL,
   recorded_at   DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
   UNIQUE KEY uq_identity_events_event (event_id),

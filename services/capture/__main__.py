@@ -76,15 +76,16 @@ class AmqpFrameSink:
         except CONNECTION_ERRORS as error:
             self._lost(error)
 
-    def backlog(self) -> int:
+    def backlog(self) -> tuple[int, int]:
         channel = self._open()
         if channel is None:
-            return 0
+            return 0, 0
         try:
-            return int(channel.queue_declare(topology.FRAMES_QUEUE, passive=True).method.message_count)
+            method = channel.queue_declare(topology.FRAMES_QUEUE, passive=True).method
         except CONNECTION_ERRORS as error:
             self._lost(error)
-            return 0
+            return 0, 0
+        return int(method.message_count), int(method.consumer_count)
 
     def sleep(self, seconds: float) -> None:
         if self._connection is not None and self._connection.is_open:

@@ -27,8 +27,8 @@ logger = logging.getLogger(__name__)
 class FrameSink(Protocol):
     def publish_frame(self, frame: FrameCaptured, jpeg: bytes) -> None: ...
     def publish_heartbeat(self, heartbeat: CameraHeartbeat) -> None: ...
-    def backlog(self) -> int:
-        """Frames waiting for a recognizer."""
+    def backlog(self) -> tuple[int, int]:
+        """(frames waiting for a recognizer, recognizers consuming)."""
 
     def sleep(self, seconds: float) -> None:
         """Wait, keeping the transport's connection alive meanwhile."""
@@ -135,11 +135,19 @@ class CaptureLoop:
                     if delay > 0:
                         self.sink.sleep(delay)
             if self.settings.capture_pace == "fast":
-                while self.sink.backlog() >= self.settings.capture_max_backlog and not self.stop.is_set():
-                    self.sink.sleep(0.005)
+                self._wait_for_room()
             self._publish(frame.image)
             self._heartbeat()
         return False
+
+    def _wait_for_room(self) -> None:
+        """Fast pace: publish only when a recognizer will take the frame soon, so none is dropped.
+        One waiting frame per recognizer keeps every one of them busy."""
+        while not self.stop.is_set():
+            waiting, consumers = self.sink.backlog()
+            if waiting < max(self.settings.capture_max_backlog, consumers):
+                return
+            self.sink.sleep(0.005)
 
     def _publish(self, image: np.ndarray) -> None:
         jpeg, width, height = encode_frame(

@@ -86,6 +86,9 @@ class FaceRecognized(_FaceEvent):
     distance: Distance
     # Distance to the second-best student minus `distance`; None with one student enrolled.
     margin: Distance | None = None
+    # True when the name was carried over from the same face in a recent frame (no new
+    # encoding); distance and margin are then those of that face's last encoding.
+    tracked: bool = False
 
 
 class FaceUnknown(_FaceEvent):
@@ -97,6 +100,20 @@ class FaceUnknown(_FaceEvent):
 
 IdentityEvent = Annotated[FaceRecognized | FaceUnknown, Field(discriminator="kind")]
 identity_event_adapter: TypeAdapter[FaceRecognized | FaceUnknown] = TypeAdapter(IdentityEvent)
+
+
+class FrameAnalyzed(Message):
+    """A worker finished a frame (observability: throughput, latency, which worker). Transient."""
+
+    kind: Literal["frame.analyzed"] = "frame.analyzed"
+    camera_id: CameraId
+    frame_seq: NonNegativeInt
+    captured_at: AwareDatetime
+    analyzed_at: AwareDatetime = Field(default_factory=utc_now)
+    worker: str = Field(max_length=100)
+    faces: NonNegativeInt
+    recognized: NonNegativeInt
+    elapsed_ms: float = Field(ge=0)
 
 
 class AttendanceMarked(Message):

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 CAPTURE_EXCHANGE = "capture"  # topic: frame.<camera>, camera.<camera>
-RECOGNIZER_EXCHANGE = "recognizer"  # topic: face.recognized.<camera>, face.unknown.<camera>
+RECOGNIZER_EXCHANGE = "recognizer"  # topic: face.recognized.<camera>, face.unknown.<camera>,
+#                                        frame.analyzed.<camera> (observability only)
 ATTENDANCE_EXCHANGE = "attendance"  # topic: attendance.marked.<camera>
 GALLERY_EXCHANGE = "gallery"  # fanout: every recognizer reloads
 DEAD_LETTER_EXCHANGE = "dead"  # direct: messages no consumer could process
@@ -41,6 +42,10 @@ def recognized_key(camera_id: str) -> str:
 
 def unknown_key(camera_id: str) -> str:
     return f"face.unknown.{camera_id}"
+
+
+def analyzed_key(camera_id: str) -> str:
+    return f"frame.analyzed.{camera_id}"
 
 
 def attendance_key(camera_id: str) -> str:

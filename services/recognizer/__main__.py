@@ -14,6 +14,7 @@ from services.recognizer.engine import build_analyzer
 from services.recognizer.gallery import LiveGallery
 from services.recognizer.service import FrameRecognizer
 from services.recognizer.settings import RecognizerSettings
+from services.recognizer.tracking import FaceTracker
 
 logger = logging.getLogger("services.recognizer")
 
@@ -27,8 +28,17 @@ def main() -> None:
     gallery = LiveGallery(engine, settings.recognizer_tolerance, settings.recognizer_margin)
     gallery.reload_now()
     gallery.start(stop)
+    tracker = FaceTracker(
+        refresh_s=settings.recognizer_track_refresh_s,
+        max_gap_s=settings.recognizer_track_max_gap_s,
+        min_iou=settings.recognizer_track_min_iou,
+        keep_tolerance=settings.recognizer_track_keep_tolerance,
+    )
     recognizer = FrameRecognizer(
-        build_analyzer(**settings.analyzer_options()), lambda: gallery.matcher, settings.recognizer_worker_id
+        build_analyzer(**settings.analyzer_options()),
+        lambda: gallery.matcher,
+        settings.recognizer_worker_id,
+        tracker,
     )
     connects = 0
 

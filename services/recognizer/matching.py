@@ -29,6 +29,7 @@ class Match:
     identity: Identity | None
     best_distance: float | None  # to the closest student, named or not
     second_distance: float | None  # to the closest other student
+    closest: Identity | None = None  # the closest student, even when not confident enough to name
 
     @property
     def margin(self) -> float | None:
@@ -119,8 +120,7 @@ class Matcher:
         for row, column in enumerate(best_columns):
             best = float(distances[row, column])
             second = seconds[row]
-            identity = None
-            if is_confident(best, second, self.tolerance, self.margin):
-                identity = self.gallery.identities[int(self.gallery.block_owners[column])]
-            matches.append(Match(identity, best, second))
+            closest = self.gallery.identities[int(self.gallery.block_owners[column])]
+            named = closest if is_confident(best, second, self.tolerance, self.margin) else None
+            matches.append(Match(named, best, second, closest))
         return matches

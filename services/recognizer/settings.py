@@ -21,9 +21,12 @@ class RecognitionSettings(BaseServiceSettings):
     recognizer_tolerance: float = Field(DEFAULT_TOLERANCE, gt=0.0, lt=1.0)
     recognizer_margin: float = Field(DEFAULT_MARGIN, ge=0.0, lt=1.0)
     # Frames wider than this are scaled down for detection (encodings use the full frame).
-    recognizer_detect_max_width: int = Field(640, ge=160, le=4096)
-    # 1 finds faces down to ~40 px at the detection scale, for 4x the cost of 0.
-    recognizer_detect_upsample: int = Field(1, ge=0, le=2)
+    # HOG finds faces of ~80 px and more at the detection scale: 1280 finds 80 px faces in
+    # a 1280-wide frame (a back row), 640 only 160 px ones; the cost grows with the pixels.
+    recognizer_detect_max_width: int = Field(1280, ge=160, le=4096)
+    # 1 also finds faces down to ~40 px at the detection scale, for 4x the cost of 0
+    # (README, "Speed and accuracy").
+    recognizer_detect_upsample: int = Field(0, ge=0, le=2)
     recognizer_encode_jitters: int = Field(1, ge=1, le=100)
     # Faces smaller than this (pixels, shorter side) are not encoded: too few pixels to name anyone.
     recognizer_min_face_px: int = Field(0, ge=0, le=1000)
@@ -39,6 +42,15 @@ class RecognitionSettings(BaseServiceSettings):
 
 class RecognizerSettings(RecognitionSettings, BrokerSettings, DatabaseSettings):
     recognizer_prefetch: int = Field(1, ge=1, le=100)
+    # A face this worker named less than this many seconds ago, overlapping the same box in a
+    # frame at most RECOGNIZER_TRACK_MAX_GAP_S older, keeps its name without a new encoding
+    # (services/recognizer/tracking.py). 0 turns tracking off: every face is encoded.
+    recognizer_track_refresh_s: float = Field(1.0, ge=0, le=60)
+    recognizer_track_max_gap_s: float = Field(0.5, gt=0, le=10)
+    recognizer_track_min_iou: float = Field(0.5, gt=0, le=1)
+    # A face continuing a named track keeps the name while its closest student stays the same
+    # within this distance (a new face always needs RECOGNIZER_TOLERANCE and the margin).
+    recognizer_track_keep_tolerance: float = Field(0.60, gt=0, lt=1)
     recognizer_worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     # Seconds between "frames processed" log lines (0: never).
     recognizer_stats_interval_s: float = Field(30.0, ge=0)

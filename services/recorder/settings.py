@@ -12,9 +12,10 @@ class RecorderSettings(BaseServiceSettings, BrokerSettings, DatabaseSettings):
     recorder_csv_path: Path = Path("var/attendance.csv")
     # Events committed per transaction: batching is what makes thousands of events/s possible.
     recorder_batch_size: int = Field(200, ge=1, le=5000)
-    # A student is marked once recognized in this many frames within the window: one stray
-    # match is not enough to name someone present (1 = mark at the first recognition).
-    recorder_min_sightings: int = Field(1, ge=1, le=100)
+    # A student is marked once strictly recognized (a fresh encoding, not a tracked name) in this
+    # many frames within the window: one stray match is not enough to call someone present
+    # (1 = mark at the first recognition). README, "Speed and accuracy", has the figures.
+    recorder_min_sightings: int = Field(2, ge=1, le=100)
     recorder_sighting_window_s: float = Field(10.0, gt=0, le=3600)
     # Minutes after a scheduled session's start from which a first sighting counts as late
     # (unset: always present). Default daily sessions are never late.

@@ -57,8 +57,9 @@ class AttendanceStore:
             connection.execute(
                 sa.text(
                     "INSERT INTO identity_events (event_id, kind, camera_id, frame_seq, captured_at, "
-                    "recognized_at, student_id, distance, session_id) VALUES (:event_id, :kind, :camera_id, "
-                    ":frame_seq, :captured_at, :recognized_at, :student_id, :distance, :session_id)"
+                    "recognized_at, student_id, distance, tracked, session_id) VALUES (:event_id, :kind, "
+                    ":camera_id, :frame_seq, :captured_at, :recognized_at, :student_id, :distance, :tracked, "
+                    ":session_id)"
                 ),
                 [_event_row(event, sessions[event.event_id].id) for event in fresh],
             )
@@ -208,8 +209,9 @@ class AttendanceStore:
             rows = connection.execute(
                 sa.text(
                     "SELECT captured_at, event_id, distance FROM identity_events WHERE session_id = :session "
-                    "AND student_id = :student AND kind = 'recognized' AND captured_at >= :since "
-                    "ORDER BY captured_at, id"
+                    # Tracked sightings repeat an earlier encoding: only encoded ones are votes.
+                    "AND student_id = :student AND kind = 'recognized' AND NOT tracked "
+                    "AND captured_at >= :since ORDER BY captured_at, id"
                 ),
                 {
                     "session": session.id,
@@ -280,5 +282,6 @@ def _event_row(event: IdentityEvent, session_id: int) -> dict[str, object]:
         "recognized_at": to_db(event.recognized_at),
         "student_id": event.student_id if isinstance(event, FaceRecognized) else None,
         "distance": event.distance if isinstance(event, FaceRecognized) else event.best_distance,
+        "tracked": isinstance(event, FaceRecognized) and event.tracked,
         "session_id": session_id,
     }

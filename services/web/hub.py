@@ -103,6 +103,7 @@ class FeedEntry:
             "known": self.student_id is not None,
             "name": self.name,
             "time": self.time,
+            "at": self.last_at.isoformat(),  # capture time of the last sighting, machine-readable
             "count": self.count,
             "distance": None if self.distance is None else round(self.distance, 3),
         }

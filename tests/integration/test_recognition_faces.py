@@ -95,3 +95,55 @@ def test_in_group_photos_enrolled_people_are_named_and_others_unknown(
         labels = group["identities_left_to_right"].split(";")
         expected = [label if label in enrolled else "unknown" for label in labels]
         assert names_in(faces_dir / "groups" / group["file"], analyzer, matcher) == expected, group["file"]
+
+
+def test_a_stranger_in_the_clip_is_never_named_with_everyone_else_enrolled(faces_dir: Path) -> None:
+    """Lin-Manuel Miranda not enrolled, all 36 photos of the 14 others enrolled: the worker
+    (tracking on, default settings) must not name him in any of the 275 frames. At the usual
+    0.6 he is named john_lennon in one frame (0.59), which tracking would then carry."""
+    from datetime import UTC, datetime, timedelta  # noqa: PLC0415
+
+    import cv2  # noqa: PLC0415
+
+    from services.common.messages import FaceRecognized, FrameCaptured  # noqa: PLC0415
+    from services.recognizer.matching import Gallery, Identity  # noqa: PLC0415
+    from services.recognizer.service import FrameRecognizer  # noqa: PLC0415
+    from services.recognizer.settings import RecognizerSettings  # noqa: PLC0415
+    from services.recognizer.tracking import FaceTracker  # noqa: PLC0415
+
+    settings = RecognizerSettings()
+    enroller = enrollment_analyzer()
+    rows = [
+        (Identity(n + 1, name, name), analyze_photo(f.read_bytes(), enroller).encoding)
+        for n, (name, files) in enumerate(photos(faces_dir).items())
+        if name != "lin_manuel_miranda"
+        for f in files
+    ]
+    assert len(rows) == 36
+    matcher = Matcher(Gallery.from_rows(rows), settings.recognizer_tolerance, settings.recognizer_margin)
+    tracker = FaceTracker(
+        settings.recognizer_track_refresh_s,
+        settings.recognizer_track_max_gap_s,
+        settings.recognizer_track_min_iou,
+        settings.recognizer_track_keep_tolerance,
+    )
+    worker = FrameRecognizer(build_analyzer(**settings.analyzer_options()), lambda: matcher, "test", tracker)
+    video = cv2.VideoCapture(str(faces_dir / "video" / "short_hamilton_clip.mp4"))
+    start, seq, faces, named = datetime.now(UTC), 0, 0, []
+    while True:
+        ok, image = video.read()
+        if not ok:
+            break
+        meta = FrameCaptured(
+            camera_id="stage",
+            seq=seq,
+            captured_at=start + timedelta(seconds=seq / 30),
+            width=image.shape[1],
+            height=image.shape[0],
+        )
+        events = worker.recognize(meta, cv2.imencode(".jpg", image)[1].tobytes())
+        faces += len(events)
+        named += [(seq, e.student_number) for e in events if isinstance(e, FaceRecognized)]
+        seq += 1
+    assert seq == 275 and faces > 100
+    assert named == []

@@ -84,7 +84,7 @@ def test_frames_are_shared_between_two_competing_workers_each_frame_once(
     engine: sa.Engine, broker: TestBroker, start_worker: Callable[[str], ServiceProcess], faces_dir: Path
 ) -> None:
     enroll(engine, "obama", faces_dir / "people" / "barack_obama" / "1.jpg")
-    events = broker.tap(topology.RECOGNIZER_EXCHANGE)
+    events = broker.tap(topology.RECOGNIZER_EXCHANGE, "face.#")
     workers = [start_worker("w1"), start_worker("w2")]
     wait_for_consumers(broker, 2)
     frames = {
@@ -113,7 +113,7 @@ def test_frames_are_shared_between_two_competing_workers_each_frame_once(
 def test_a_corrupt_frame_is_skipped_and_the_worker_carries_on(
     engine: sa.Engine, broker: TestBroker, start_worker: Callable[[str], ServiceProcess], faces_dir: Path
 ) -> None:
-    events = broker.tap(topology.RECOGNIZER_EXCHANGE)
+    events = broker.tap(topology.RECOGNIZER_EXCHANGE, "face.#")
     worker = start_worker("w1")
     wait_for_consumers(broker, 1)
     publish_frame(broker, 1, b"\xff\xd8garbage")
@@ -131,7 +131,7 @@ def test_a_corrupt_frame_is_skipped_and_the_worker_carries_on(
 def test_a_gallery_change_is_picked_up_without_a_restart(
     engine: sa.Engine, broker: TestBroker, start_worker: Callable[[str], ServiceProcess], faces_dir: Path
 ) -> None:
-    events = broker.tap(topology.RECOGNIZER_EXCHANGE)
+    events = broker.tap(topology.RECOGNIZER_EXCHANGE, "face.#")
     start_worker("w1")
     wait_for_consumers(broker, 1)
     probe = frame_jpeg(faces_dir / "people" / "kit_harington" / "2.jpg")

@@ -41,6 +41,8 @@ def start_recorder(
                 "AMQP_URL": amqp_url,
                 "RECORDER_CSV_PATH": str(tmp_path / "a.csv"),
                 "RECORDER_BATCH_SIZE": "50",
+                # These tests are about delivery, not the vote: mark at the first sighting.
+                "RECORDER_MIN_SIGHTINGS": "1",
                 **env,
             },
             f"{request.node.name}-recorder-{len(started)}",

@@ -31,8 +31,8 @@ class RecordingSink:
     def publish_heartbeat(self, heartbeat: CameraHeartbeat) -> None:
         self.heartbeats.append(heartbeat)
 
-    def backlog(self) -> int:
-        return self.backlogs.pop(0) if self.backlogs else 0
+    def backlog(self) -> tuple[int, int]:
+        return (self.backlogs.pop(0) if self.backlogs else 0), 1
 
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
@@ -95,6 +95,16 @@ def test_realtime_pace_waits_for_each_frame_time_and_speed_scales_it() -> None:
     fast_sink = RecordingSink(FakeClock())
     run(settings(capture_fps=5, capture_pace="realtime", capture_speed=2), [FileSource(60)], fast_sink)
     assert sum(fast_sink.sleeps) == pytest.approx(0.9, abs=0.01)
+
+
+def test_fast_pace_keeps_one_frame_waiting_per_recognizer() -> None:
+    class FourWorkers(RecordingSink):
+        def backlog(self) -> tuple[int, int]:
+            return (self.backlogs.pop(0) if self.backlogs else 0), 4
+
+    sink = FourWorkers(FakeClock(), backlog=[4, 3])
+    run(settings(capture_fps=0, capture_pace="fast", capture_max_backlog=2), [FileSource(1)], sink)
+    assert sink.sleeps == [0.005]  # 3 waiting for 4 workers: room for one more
 
 
 def test_fast_pace_waits_while_recognizers_are_behind() -> None:

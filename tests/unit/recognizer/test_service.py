@@ -41,7 +41,9 @@ def jpeg() -> bytes:
 def test_one_event_per_face_routed_by_kind_and_camera() -> None:
     [handled] = recognizer().handle([frame_delivery(jpeg())])
     assert handled.rejected is None
-    first, second = handled.publish
+    first, second, summary = handled.publish
+    assert summary.routing_key == "frame.analyzed.cam-1" and not summary.persistent
+    assert summary.message.faces == 2 and summary.message.recognized == 1  # type: ignore[attr-defined]
     assert isinstance(first.message, FaceRecognized) and first.message.student_id == 1
     assert first.exchange == topology.RECOGNIZER_EXCHANGE
     assert first.routing_key == "face.recognized.cam-1"
@@ -68,3 +70,57 @@ def test_frames_without_valid_metadata_are_rejected() -> None:
     delivery = Delivery(body=jpeg(), routing_key="frame.x", headers={"camera_id": "x"})
     [handled] = recognizer().handle([delivery])
     assert handled.rejected is not None and "bad frame" in handled.rejected
+
+
+class CountingEncoder(FaceEncoder):
+    def __init__(self, vectors: list[np.ndarray]) -> None:
+        self.vectors = vectors
+        self.calls = 0
+
+    def encode(self, rgb: np.ndarray, boxes: list[FaceBox]) -> np.ndarray:
+        self.calls += len(boxes)
+        return np.array([self.vectors[0] for _ in boxes]).reshape(len(boxes), 128)
+
+
+class OneFace(FaceDetector):
+    def detect(self, rgb: np.ndarray) -> list[FaceBox]:
+        return [FaceBox(top=0, right=20, bottom=20, left=0)]
+
+
+def test_with_tracking_a_named_face_is_encoded_once_then_carried() -> None:
+    from datetime import timedelta  # noqa: PLC0415
+
+    from services.recognizer.tracking import FaceTracker  # noqa: PLC0415
+
+    encoder = CountingEncoder([ADA_ENCODING])
+    matcher = Matcher(Gallery.from_rows([(ADA, ADA_ENCODING)]), tolerance=0.54, margin=0.05)
+    worker = FrameRecognizer(
+        FaceAnalyzer(OneFace(), encoder), lambda: matcher, "w", FaceTracker(refresh_s=1.0)
+    )
+    start = datetime.now(UTC)
+    events = []
+    for n in range(5):
+        meta = FrameCaptured(
+            camera_id="c", seq=n, captured_at=start + timedelta(milliseconds=100 * n), width=64, height=32
+        )
+        events += worker.recognize(meta, jpeg())
+    assert encoder.calls == 1
+    assert [e.tracked for e in events] == [False, True, True, True, True]  # type: ignore[union-attr]
+    assert {e.student_id for e in events} == {1}  # type: ignore[union-attr]
+
+
+def test_tracked_names_are_dropped_when_the_gallery_changes() -> None:
+    from datetime import timedelta  # noqa: PLC0415
+
+    from services.recognizer.tracking import FaceTracker  # noqa: PLC0415
+
+    encoder = CountingEncoder([ADA_ENCODING])
+    galleries = [Matcher(Gallery.from_rows([(ADA, ADA_ENCODING)]), 0.54, 0.05)]
+    worker = FrameRecognizer(FaceAnalyzer(OneFace(), encoder), lambda: galleries[-1], "w", FaceTracker())
+    start = datetime.now(UTC)
+    meta = FrameCaptured(camera_id="c", seq=0, captured_at=start, width=64, height=32)
+    [first] = worker.recognize(meta, jpeg())
+    galleries.append(Matcher(Gallery.from_rows([]), 0.54, 0.05))  # Ada was deleted
+    later = meta.model_copy(update={"seq": 1, "captured_at": start + timedelta(milliseconds=100)})
+    [second] = worker.recognize(later, jpeg())
+    assert isinstance(first, FaceRecognized) and isinstance(second, FaceUnknown)

@@ -1,0 +1,1 @@
+"""Measuring tools: speed (benchmark) and accuracy, run from the repository root."""
