@@ -168,35 +168,63 @@ class AttendanceStore:
         for event in events:
             if isinstance(event, FaceRecognized):
                 groups[(sessions[event.event_id].id, event.student_id)].append(event)
+        if not groups:
+            return []
+        existing = self._lock_existing(connection, list(groups))
+        updates = []
         created = []
-        for (session_id, student_id), sightings in groups.items():
+        for pair, sightings in groups.items():
             sightings.sort(key=lambda e: e.captured_at)
-            existing = connection.execute(
-                sa.text(
-                    "SELECT id FROM attendance "
-                    "WHERE session_id = :session AND student_id = :student FOR UPDATE"
-                ),
-                {"session": session_id, "student": student_id},
-            ).scalar()
-            if existing is not None:
-                connection.execute(
-                    sa.text(
-                        "UPDATE attendance SET last_seen_at = GREATEST(last_seen_at, :last), "
-                        "best_distance = LEAST(best_distance, :best), sightings = sightings + :n "
-                        "WHERE id = :id"
-                    ),
-                    {
-                        "last": to_db(sightings[-1].captured_at),
-                        "best": min(e.distance for e in sightings),
-                        "n": len(sightings),
-                        "id": existing,
-                    },
-                )
+            if pair in existing:
+                updates.append((existing[pair], sightings))
                 continue
-            mark = self._new_mark(connection, sessions[sightings[0].event_id], student_id, sightings)
+            mark = self._new_mark(connection, sessions[sightings[0].event_id], pair[1], sightings)
             if mark is not None:
                 created.append(mark)
+        if updates:
+            self._refresh(connection, updates)
         return created
+
+    def _lock_existing(
+        self, connection: Connection, pairs: list[tuple[int, int]]
+    ) -> dict[tuple[int, int], int]:
+        """Attendance ids of the (session, student) pairs that already have a row, locked until commit."""
+        params: dict[str, int] = {}
+        terms = []
+        for n, (session_id, student_id) in enumerate(pairs):
+            params[f"s{n}"], params[f"t{n}"] = session_id, student_id
+            terms.append(f"(:s{n}, :t{n})")
+        rows = connection.execute(
+            sa.text(
+                "SELECT id, session_id, student_id FROM attendance "
+                f"WHERE (session_id, student_id) IN ({', '.join(terms)}) FOR UPDATE"
+            ),
+            params,
+        )
+        return {(int(r.session_id), int(r.student_id)): int(r.id) for r in rows}
+
+    def _refresh(self, connection: Connection, updates: list[tuple[int, list[FaceRecognized]]]) -> None:
+        """Later sightings of marked students, as one UPDATE joined to the batch's figures."""
+        params: dict[str, object] = {}
+        rows = []
+        for n, (attendance_id, sightings) in enumerate(updates):
+            params |= {
+                f"i{n}": attendance_id,
+                f"l{n}": to_db(sightings[-1].captured_at),
+                f"b{n}": min(e.distance for e in sightings),
+                f"c{n}": len(sightings),
+            }
+            rows.append(
+                f"SELECT :i{n} AS id, CAST(:l{n} AS DATETIME(6)) AS last_seen, :b{n} AS best, :c{n} AS n"
+            )
+        connection.execute(
+            sa.text(
+                f"UPDATE attendance a JOIN ({' UNION ALL '.join(rows)}) u ON u.id = a.id "
+                "SET a.last_seen_at = GREATEST(a.last_seen_at, u.last_seen), "
+                "a.best_distance = LEAST(a.best_distance, u.best), a.sightings = a.sightings + u.n"
+            ),
+            params,
+        )
 
     def _new_mark(
         self, connection: Connection, session: Session, student_id: int, fresh: list[FaceRecognized]

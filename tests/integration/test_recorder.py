@@ -94,6 +94,7 @@ def test_an_event_delivered_twice_gives_one_attendance_row_and_one_csv_row(
     wait_until(lambda: broker.depth(topology.IDENTITY_QUEUE) == 0, 10, "queue drained")
     assert scalar(engine, "SELECT COUNT(*) FROM attendance") == 1
     assert scalar(engine, "SELECT sightings FROM attendance") == 2
+    assert scalar(engine, "SELECT last_seen_at FROM attendance") == later.captured_at.replace(tzinfo=None)
     assert scalar(engine, "SELECT mark_event_id FROM attendance") == str(event.event_id)
     rows = csv_rows(tmp_path / "a.csv")
     assert len(rows) == 1 and rows[0]["event_id"] == str(event.event_id)

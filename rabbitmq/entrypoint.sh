@@ -1,0 +1,57 @@
+#!/bin/sh
+# Entrypoint wrapper of the rabbitmq service (docker-compose.yml): writes the definitions the
+# broker imports at boot (rabbitmq.conf), then hands over to the image's own entrypoint.
+#
+# Why a wrapper: when a blank node imports definitions at boot it does not create the default
+# user (RABBITMQ_DEFAULT_USER/PASS are ignored), so the application user must come from the
+# definitions too, and its password must not be committed. The definitions' "password" field
+# takes the plain text password and RabbitMQ hashes it on import; an existing user gets the new
+# password at the next start, so changing RABBITMQ_PASSWORD in .env only needs a restart.
+#
+# Usage: entrypoint.sh COMMAND... (compose passes the image's: docker-entrypoint.sh rabbitmq-server)
+# ATTENDANCE_DEFINITIONS_DIR overrides where the files go (the unit tests write to a temp dir).
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+target=${ATTENDANCE_DEFINITIONS_DIR:-/etc/rabbitmq/definitions.d}
+
+: "${RABBITMQ_USER:?is not set: set it in .env (see .env.example)}"
+: "${RABBITMQ_PASSWORD:?is not set: set it in .env (see .env.example)}"
+
+# Both go unescaped into this JSON and into the services' AMQP_URL (amqp://user:password@...),
+# so only characters that need no escaping in either are accepted.
+case "${RABBITMQ_USER}${RABBITMQ_PASSWORD}" in
+    *[!A-Za-z0-9._~-]*)
+        echo "rabbitmq entrypoint: RABBITMQ_USER and RABBITMQ_PASSWORD may contain only letters," \
+            "digits and . _ ~ - (e.g. a password from: openssl rand -hex 24)" >&2
+        exit 64
+        ;;
+esac
+
+# The password lands in a file: readable by the broker's user only.
+umask 077
+mkdir -p "$target"
+# RabbitMQ imports every file of the directory, so nothing stale may stay there.
+rm -f "$target"/*
+cp "$here/definitions.json" "$target/10-topology.json"
+# Files are imported one by one in name order: the topology (which creates the vhost "/")
+# comes first, so the permission on "/" below has its vhost.
+cat >"$target/20-users.json" <<EOF
+{
+  "users": [
+    {"name": "${RABBITMQ_USER}", "password": "${RABBITMQ_PASSWORD}", "tags": ["management"]}
+  ],
+  "permissions": [
+    {"user": "${RABBITMQ_USER}", "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"}
+  ]
+}
+EOF
+
+# The image's entrypoint steps down from root to the rabbitmq user, which must read the files.
+if [ "$(id -u)" = 0 ] && id rabbitmq >/dev/null 2>&1; then
+    chown -R rabbitmq:rabbitmq "$target"
+fi
+
+# The broker itself does not need the password in its environment.
+unset RABBITMQ_PASSWORD
+exec "$@"

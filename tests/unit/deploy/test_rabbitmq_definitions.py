@@ -1,0 +1,132 @@
+"""What the rabbitmq container imports at boot: exactly the topology of services.common.topology,
+plus the application user from the environment (a blank node that imports definitions creates
+no default user)."""
+
+import json
+import re
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.common import topology
+from tests.unit.deploy import support
+
+RABBITMQ_DIR = support.ROOT / "rabbitmq"
+ENTRYPOINT = RABBITMQ_DIR / "entrypoint.sh"
+USER, PASSWORD = "attendance", "s3cret-Pass_1.~"
+
+
+def run_entrypoint(target: Path, *command: str, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {"PATH": "/usr/bin:/bin", "ATTENDANCE_DEFINITIONS_DIR": str(target)}
+    return subprocess.run(
+        ["sh", str(ENTRYPOINT), *(command or ("true",))],
+        check=False,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def loaded_files(target: Path) -> list[dict[str, Any]]:
+    """The definitions files in the order RabbitMQ imports them (sorted by name)."""
+    return [json.loads(path.read_text()) for path in sorted(target.iterdir())]
+
+
+def key(items: list[dict[str, Any]]) -> list[str]:
+    return sorted(json.dumps(item, sort_keys=True) for item in items)
+
+
+def conf_value(name: str) -> str:
+    for line in (RABBITMQ_DIR / "rabbitmq.conf").read_text().splitlines():
+        if line.split("=", 1)[0].strip() == name:
+            return line.split("=", 1)[1].strip()
+    raise AssertionError(f"{name} is not set in rabbitmq/rabbitmq.conf")
+
+
+def test_the_broker_loads_the_directory_the_entrypoint_writes() -> None:
+    default_target = re.search(r"ATTENDANCE_DEFINITIONS_DIR:-([^}]+)\}", ENTRYPOINT.read_text())
+    assert default_target is not None
+    assert conf_value("load_definitions") == default_target.group(1)
+
+
+def test_the_container_runs_the_entrypoint_and_the_config(services: dict[str, Any]) -> None:
+    rabbitmq = services["rabbitmq"]
+    mounts = {Path(v["source"]): v for v in rabbitmq["volumes"] if v["type"] == "bind"}
+    scripts = mounts[RABBITMQ_DIR]
+    assert scripts["read_only"]
+    assert rabbitmq["entrypoint"] == ["/bin/sh", f"{scripts['target']}/entrypoint.sh"]
+    # Overriding the entrypoint drops the image's command: it must be given again.
+    assert rabbitmq["command"] == ["docker-entrypoint.sh", "rabbitmq-server"]
+    conf = mounts[RABBITMQ_DIR / "rabbitmq.conf"]
+    assert conf["target"].startswith("/etc/rabbitmq/conf.d/") and conf["read_only"]
+    assert set(rabbitmq["environment"]) == {"RABBITMQ_USER", "RABBITMQ_PASSWORD"}
+
+
+def test_the_loaded_topology_is_exactly_the_services_topology(tmp_path: Path) -> None:
+    result = run_entrypoint(tmp_path, RABBITMQ_USER=USER, RABBITMQ_PASSWORD=PASSWORD)
+    assert result.returncode == 0, result.stderr
+    files = loaded_files(tmp_path)
+    expected = json.loads(json.dumps(topology.definitions()))
+    for kind in ("exchanges", "queues", "bindings"):
+        loaded = [item for definitions in files for item in definitions.get(kind, [])]
+        assert key(loaded) == key(expected[kind]), kind
+    # The services redeclare their queues with these arguments: any difference is a
+    # PRECONDITION_FAILED at connect time, so they are compared exactly.
+    queues = {q["name"]: q for definitions in files for q in definitions.get("queues", [])}
+    assert queues[topology.FRAMES_QUEUE]["arguments"] == {
+        "x-max-length": topology.FRAMES_MAX_LENGTH,
+        "x-overflow": "drop-head",
+        "x-message-ttl": topology.FRAMES_TTL_MS,
+    }
+    assert all(q["durable"] and not q["auto_delete"] for q in queues.values())
+
+
+def test_the_application_user_comes_from_the_environment(tmp_path: Path) -> None:
+    assert run_entrypoint(tmp_path, RABBITMQ_USER=USER, RABBITMQ_PASSWORD=PASSWORD).returncode == 0
+    names = sorted(path.name for path in tmp_path.iterdir())
+    assert names == ["10-topology.json", "20-users.json"]
+    topology_file, users_file = loaded_files(tmp_path)
+    # Files are imported one by one in name order: the vhost exists before the permission on it.
+    assert {v["name"] for v in topology_file["vhosts"]} == {"/"}
+    assert users_file["users"] == [{"name": USER, "password": PASSWORD, "tags": ["management"]}]
+    assert users_file["permissions"] == [
+        {"user": USER, "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"}
+    ]
+    assert "users" not in topology_file, "no user (and no guest) may be committed"
+    for path in tmp_path.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, f"{path.name} holds a password: owner only"
+
+
+def test_stale_files_are_removed(tmp_path: Path) -> None:
+    (tmp_path / "05-old.json").write_text("{}")
+    assert run_entrypoint(tmp_path, RABBITMQ_USER=USER, RABBITMQ_PASSWORD=PASSWORD).returncode == 0
+    assert not (tmp_path / "05-old.json").exists()
+
+
+def test_the_broker_starts_without_the_password_in_its_environment(tmp_path: Path) -> None:
+    seen = tmp_path / "seen"
+    command = ("sh", "-c", f'echo "user=$RABBITMQ_USER password=${{RABBITMQ_PASSWORD:-unset}}" > {seen}')
+    result = run_entrypoint(tmp_path / "defs", *command, RABBITMQ_USER=USER, RABBITMQ_PASSWORD=PASSWORD)
+    assert result.returncode == 0, result.stderr
+    assert seen.read_text().strip() == f"user={USER} password=unset"
+
+
+@pytest.mark.parametrize("password", ["pa ss", 'pa"ss', "pa@ss", "pa:ss", "pa/ss", "pa$ss", "pa\\ss"])
+def test_characters_that_would_need_escaping_are_refused(password: str, tmp_path: Path) -> None:
+    result = run_entrypoint(tmp_path, RABBITMQ_USER=USER, RABBITMQ_PASSWORD=password)
+    assert result.returncode == 64
+    assert "may contain only letters" in result.stderr
+    assert not (tmp_path / "20-users.json").exists()
+
+
+@pytest.mark.parametrize("missing", ["RABBITMQ_USER", "RABBITMQ_PASSWORD"])
+def test_missing_credentials_stop_the_container_with_a_message(missing: str, tmp_path: Path) -> None:
+    env = {"RABBITMQ_USER": USER, "RABBITMQ_PASSWORD": PASSWORD}
+    del env[missing]
+    result = run_entrypoint(tmp_path, **env)
+    assert result.returncode != 0
+    assert f"{missing}: is not set" in result.stderr
