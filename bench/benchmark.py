@@ -179,6 +179,7 @@ def system_in_process(
         max_gap_s=settings.recognizer_track_max_gap_s,
         min_iou=settings.recognizer_track_min_iou,
         keep_tolerance=settings.recognizer_track_keep_tolerance,
+        unknown_refresh_s=settings.recognizer_track_unknown_refresh_s,
     )
     worker = FrameRecognizer(build_analyzer(**settings.analyzer_options()), lambda: matcher, "bench", tracker)
     jpegs = [encode_frame(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), 1280, 85)[0] for rgb in frames]
@@ -242,7 +243,9 @@ class Tap:
         channel = connection.channel()
         topology.declare(channel)
         queue = channel.queue_declare("", exclusive=True).method.queue
-        channel.queue_bind(queue, topology.RECOGNIZER_EXCHANGE, "#")
+        # Only what is measured: a tap on everything would take CPU from the recognizers.
+        channel.queue_bind(queue, topology.RECOGNIZER_EXCHANGE, "frame.analyzed.*")
+        channel.queue_bind(queue, topology.RECOGNIZER_EXCHANGE, "face.recognized.*")
         self._ready.set()
         for method, _properties, body in channel.consume(queue, auto_ack=True, inactivity_timeout=0.2):
             if method is not None:

@@ -58,14 +58,7 @@ class Stack:
                 student = create_student(connection, number, number.replace("_", " ").title())
                 for photo in photos:
                     face = analyze_photo(photo.read_bytes(), analyzer)
-                    add_face_encoding(
-                        connection,
-                        student.id,
-                        encoding=face.encoding,
-                        box=face.box,
-                        photo_jpeg=face.jpeg,
-                        sha256=face.sha256,
-                    )
+                    add_face_encoding(connection, student.id, face)
         engine.dispose()
 
     def start(self, name: str, module: str, **env: str) -> ServiceProcess:

@@ -142,12 +142,13 @@ class CaptureLoop:
 
     def _wait_for_room(self) -> None:
         """Fast pace: publish only when a recognizer will take the frame soon, so none is dropped.
-        One waiting frame per recognizer keeps every one of them busy."""
+        Two waiting frames per recognizer keep every one busy between two polls of the queue
+        (each poll is a broker round trip: polling less leaves the CPU to the recognizers)."""
         while not self.stop.is_set():
             waiting, consumers = self.sink.backlog()
-            if waiting < max(self.settings.capture_max_backlog, consumers):
+            if waiting < max(self.settings.capture_max_backlog, 2 * consumers):
                 return
-            self.sink.sleep(0.005)
+            self.sink.sleep(0.02)
 
     def _publish(self, image: np.ndarray) -> None:
         jpeg, width, height = encode_frame(

@@ -15,6 +15,7 @@ import itertools
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
@@ -213,9 +214,14 @@ class Consumer:
             self.setup(connection, channel)
         logger.info("consuming %s (prefetch %d, batch %d)", self.queue, self.prefetch, self.batch_size)
         batch: list[Delivery] = []
-        timeout = self.batch_wait_s if self.batch_size > 1 else 0.5
+        # A batch is handled when full or when its first message has waited batch_wait_s, so
+        # batching bounds latency instead of adding to it under a steady trickle of messages.
+        timeout = self.batch_wait_s / 4 if self.batch_size > 1 else 0.5
+        first_at = 0.0
         for method, properties, body in channel.consume(self.queue, inactivity_timeout=timeout):
             if method is not None:
+                if not batch:
+                    first_at = time.monotonic()
                 batch.append(
                     Delivery(
                         body=body,
@@ -227,7 +233,7 @@ class Consumer:
                 )
             if self.stop.is_set():
                 break
-            if batch and (len(batch) >= self.batch_size or method is None):
+            if batch and (len(batch) >= self.batch_size or time.monotonic() - first_at >= self.batch_wait_s):
                 if not self._handle(connection, channel, batch):
                     break
                 batch = []

@@ -6,6 +6,7 @@ gallery loader; nothing here returns or logs them.
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 import numpy as np
 import sqlalchemy as sa
@@ -67,15 +68,20 @@ def create_student(connection: Connection, student_number: str, name: str) -> St
     return student
 
 
-def add_face_encoding(
-    connection: Connection,
-    student_id: int,
-    *,
-    encoding: np.ndarray,
-    box: FaceBox,
-    photo_jpeg: bytes,
-    sha256: str,
-) -> bool:
+class EnrolledFace(Protocol):
+    """What enrollment stores for one photo (services.recognizer.enrollment.EnrollmentPhoto)."""
+
+    @property
+    def encoding(self) -> np.ndarray: ...
+    @property
+    def box(self) -> FaceBox: ...
+    @property
+    def jpeg(self) -> bytes: ...
+    @property
+    def sha256(self) -> str: ...
+
+
+def add_face_encoding(connection: Connection, student_id: int, face: EnrolledFace) -> bool:
     """Store one enrollment photo and its encoding; False if this exact photo was already enrolled."""
     result = connection.execute(
         sa.text(
@@ -85,13 +91,13 @@ def add_face_encoding(
         ),
         {
             "student_id": student_id,
-            "encoding": np.asarray(encoding, dtype="<f8").tobytes(),
-            "photo": photo_jpeg,
-            "sha256": sha256,
-            "top": box.top,
-            "right": box.right,
-            "bottom": box.bottom,
-            "left": box.left,
+            "encoding": np.asarray(face.encoding, dtype="<f8").tobytes(),
+            "photo": face.jpeg,
+            "sha256": face.sha256,
+            "top": face.box.top,
+            "right": face.box.right,
+            "bottom": face.box.bottom,
+            "left": face.box.left,
         },
     )
     return bool(result.rowcount)

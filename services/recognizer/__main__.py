@@ -33,6 +33,7 @@ def main() -> None:
         max_gap_s=settings.recognizer_track_max_gap_s,
         min_iou=settings.recognizer_track_min_iou,
         keep_tolerance=settings.recognizer_track_keep_tolerance,
+        unknown_refresh_s=settings.recognizer_track_unknown_refresh_s,
     )
     recognizer = FrameRecognizer(
         build_analyzer(**settings.analyzer_options()),

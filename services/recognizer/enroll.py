@@ -110,14 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                 logger.error("[%d/%d] %s: refused: %s", done, total, path, error)
                 continue
             with engine.begin() as connection:
-                stored = add_face_encoding(
-                    connection,
-                    record.id,
-                    encoding=photo.encoding,
-                    box=photo.box,
-                    photo_jpeg=photo.jpeg,
-                    sha256=photo.sha256,
-                )
+                stored = add_face_encoding(connection, record.id, photo)
             added += stored
             logger.info(
                 "[%d/%d] %s: %s %s (face %d px)",

@@ -75,10 +75,11 @@ class FrameRecognizer:
                 match = next(matches)
                 named = self.tracker.resolve(track, box, match, at)
                 best_distance = match.best_distance
-            if named is None:
+            if named is not None:
+                named_faces.append(named)
+            if named is None or named.track.identity is None:
                 events.append(FaceUnknown(best_distance=best_distance, **common))
                 continue
-            named_faces.append(named)
             events.append(
                 FaceRecognized(
                     student_id=named.track.identity.student_id,

@@ -9,9 +9,13 @@ earlier continues that face's track:
   the track. A match that is not confident but still has the track's student as the closest,
   within `keep_tolerance`, keeps the name (hysteresis: a head turned away for a moment does
   not make a student unknown). Anything else ends the track: the face is unknown.
-Safety: a face that starts a track is always named by the strict rule, so strangers never
-inherit a name; events named by a track say `tracked=true` and the recorder's vote counts
-only strictly named sightings; a gallery change forgets every track.
+A face that is clearly nobody (farther than `keep_tolerance` from every student) starts an
+unknown track, re-checked only every `unknown_refresh_s`: a visitor standing in view costs
+an encoding twice a second, not in every frame, while a face close to a name (between the
+tolerance and `keep_tolerance`) is still encoded in every frame, each a chance to name it.
+Safety: a face that starts a named track is always named by the strict rule, so strangers
+never inherit a name; events named by a track say `tracked=true` and the recorder's vote
+counts only strictly named sightings; a gallery change forgets every track.
 """
 
 from dataclasses import dataclass, field
@@ -33,8 +37,8 @@ def iou(a: FaceBox, b: FaceBox) -> float:
 @dataclass
 class Track:
     box: FaceBox
-    identity: Identity
-    distance: float  # of the track's last encoding
+    identity: Identity | None  # None: a face that is clearly nobody enrolled
+    distance: float | None  # of the track's last encoding
     margin: float | None
     seen_at: datetime
     encoded_at: datetime
@@ -42,7 +46,8 @@ class Track:
 
 @dataclass(frozen=True)
 class Named:
-    """A face's name for this frame, and whether the strict rule gave it (a vote) or its track did."""
+    """A face's outcome for this frame: its track (whose identity None means unknown), and
+    whether the strict rule named it in this frame (a vote) or its track did."""
 
     track: Track
     strict: bool
@@ -52,8 +57,9 @@ class Named:
 class FaceTracker:
     refresh_s: float = 1.0
     max_gap_s: float = 0.5
-    min_iou: float = 0.5
+    min_iou: float = 0.3
     keep_tolerance: float = 0.60
+    unknown_refresh_s: float = 0.5
     _tracks: dict[str, list[Track]] = field(default_factory=dict)
 
     @property
@@ -81,7 +87,10 @@ class FaceTracker:
         return chosen
 
     def needs_encoding(self, track: Track | None, at: datetime) -> bool:
-        return track is None or at - track.encoded_at >= timedelta(seconds=self.refresh_s)
+        if track is None:
+            return True
+        refresh = self.refresh_s if track.identity is not None else self.unknown_refresh_s
+        return at - track.encoded_at >= timedelta(seconds=refresh)
 
     def carry(self, track: Track, box: FaceBox, at: datetime) -> Named:
         """The track's name for a face that needs no encoding in this frame."""
@@ -89,7 +98,8 @@ class FaceTracker:
         return Named(track, strict=False)
 
     def resolve(self, track: Track | None, box: FaceBox, match: Match, at: datetime) -> Named | None:
-        """The name of a freshly encoded face, given the track it continues; None: unknown."""
+        """The outcome of a freshly encoded face, given the track it continues; None: unknown
+        and not worth tracking (close to a name: encode it again in the next frame)."""
         if match.identity is not None and match.best_distance is not None:
             if track is None or track.identity != match.identity:
                 track = Track(box, match.identity, match.best_distance, match.margin, at, at)
@@ -106,6 +116,8 @@ class FaceTracker:
             track.distance, track.margin, track.encoded_at = match.best_distance, match.margin, at
             track.box, track.seen_at = box, at
             return Named(track, strict=False)
+        if match.best_distance is None or match.best_distance > self.keep_tolerance:
+            return Named(Track(box, None, match.best_distance, None, at, at), strict=False)  # clearly nobody
         return None
 
     def update(self, camera_id: str, at: datetime, named: list[Named], continued: list[Track | None]) -> None:

@@ -36,14 +36,7 @@ def matcher(engine: sa.Engine, faces_dir: Path) -> Matcher:
         photo = analyze_photo(files[0].read_bytes(), enroller)
         with engine.begin() as connection:
             student = create_student(connection, name, name.replace("_", " ").title())
-            add_face_encoding(
-                connection,
-                student.id,
-                encoding=photo.encoding,
-                box=photo.box,
-                photo_jpeg=photo.jpeg,
-                sha256=photo.sha256,
-            )
+            add_face_encoding(connection, student.id, photo)
     settings = RecognitionSettings()
     return Matcher(load_gallery(engine), settings.recognizer_tolerance, settings.recognizer_margin)
 
@@ -126,6 +119,7 @@ def test_a_stranger_in_the_clip_is_never_named_with_everyone_else_enrolled(faces
         settings.recognizer_track_max_gap_s,
         settings.recognizer_track_min_iou,
         settings.recognizer_track_keep_tolerance,
+        settings.recognizer_track_unknown_refresh_s,
     )
     worker = FrameRecognizer(build_analyzer(**settings.analyzer_options()), lambda: matcher, "test", tracker)
     video = cv2.VideoCapture(str(faces_dir / "video" / "short_hamilton_clip.mp4"))

@@ -43,14 +43,7 @@ def enroll(engine: sa.Engine, number: str, photo: Path) -> None:
     analyzed = analyze_photo(photo.read_bytes(), enrollment_analyzer())
     with engine.begin() as connection:
         student = create_student(connection, number, number)
-        add_face_encoding(
-            connection,
-            student.id,
-            encoding=analyzed.encoding,
-            box=analyzed.box,
-            photo_jpeg=analyzed.jpeg,
-            sha256=analyzed.sha256,
-        )
+        add_face_encoding(connection, student.id, analyzed)
 
 
 def frame_jpeg(photo: Path) -> bytes:

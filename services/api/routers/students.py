@@ -188,14 +188,7 @@ def _store(context: ApiContext, student_id: int, accepted: list[AcceptedPhoto]) 
             raise not_found("student", student_id)  # deleted while its photos were analysed
         for result in accepted:
             photo = result.photo
-            stored += add_face_encoding(
-                connection,
-                student_id,
-                encoding=photo.encoding,
-                box=photo.box,
-                photo_jpeg=photo.jpeg,
-                sha256=photo.sha256,
-            )
+            stored += add_face_encoding(connection, student_id, photo)
         student = get_student(connection, student_id)
     assert student is not None
     return stored, student.photo_count

@@ -97,20 +97,20 @@ def test_realtime_pace_waits_for_each_frame_time_and_speed_scales_it() -> None:
     assert sum(fast_sink.sleeps) == pytest.approx(0.9, abs=0.01)
 
 
-def test_fast_pace_keeps_one_frame_waiting_per_recognizer() -> None:
+def test_fast_pace_keeps_two_frames_waiting_per_recognizer() -> None:
     class FourWorkers(RecordingSink):
         def backlog(self) -> tuple[int, int]:
             return (self.backlogs.pop(0) if self.backlogs else 0), 4
 
-    sink = FourWorkers(FakeClock(), backlog=[4, 3])
+    sink = FourWorkers(FakeClock(), backlog=[8, 7])
     run(settings(capture_fps=0, capture_pace="fast", capture_max_backlog=2), [FileSource(1)], sink)
-    assert sink.sleeps == [0.005]  # 3 waiting for 4 workers: room for one more
+    assert sink.sleeps == [0.02]  # 7 waiting for 4 workers (two each): room for one more
 
 
 def test_fast_pace_waits_while_recognizers_are_behind() -> None:
     sink = RecordingSink(FakeClock(), backlog=[5, 5, 1])
     run(settings(capture_fps=0, capture_pace="fast", capture_max_backlog=2), [FileSource(1)], sink)
-    assert sink.sleeps == [0.005, 0.005]
+    assert sink.sleeps == [0.02, 0.02]
     assert len(sink.frames) == 1
 
 

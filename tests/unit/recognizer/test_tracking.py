@@ -71,8 +71,9 @@ def test_a_track_is_re_verified_every_refresh_period_with_hysteresis() -> None:
     [kept] = step(tracker, ms(1000), [box(0)], [doubtful(ADA, 0.62)])  # head turned: still Ada's track
     assert kept is not None and kept.track.identity == ADA and not kept.strict
     [ended] = step(tracker, ms(2000), [box(0)], [doubtful(ADA, 0.70)])  # too far even for a track
-    assert ended is None
-    assert tracker.continuing("cam", ms(2100), [box(0)]) == [None]
+    assert ended is not None and ended.track.identity is None  # Ada's name is gone: unknown now
+    [after] = tracker.continuing("cam", ms(2100), [box(0)])
+    assert after is not None and after.identity is None
 
 
 def test_a_track_whose_face_now_looks_like_someone_else_is_renamed_or_ended() -> None:
@@ -107,3 +108,19 @@ def test_forget_and_refresh_zero() -> None:
     off = FaceTracker(refresh_s=0)
     step(off, T0, [box(0)], [confident(ADA)])
     assert off.continuing("cam", ms(10), [box(0)]) == [None]
+
+
+def test_a_face_clearly_nobody_is_rechecked_twice_a_second_not_every_frame() -> None:
+    tracker = FaceTracker(keep_tolerance=0.6, unknown_refresh_s=0.5)
+    [first] = step(tracker, T0, [box(0)], [doubtful(ADA, 0.8)])
+    assert first is not None and first.track.identity is None  # unknown, but tracked
+    [carried] = step(tracker, ms(200), [box(0)], [])  # no encoding consumed
+    assert carried is not None and carried.track.identity is None
+    [rechecked] = step(tracker, ms(500), [box(0)], [confident(ADA)])  # encoded again, now named
+    assert rechecked is not None and rechecked.track.identity == ADA and rechecked.strict
+
+
+def test_a_face_close_to_a_name_is_encoded_again_in_every_frame() -> None:
+    tracker = FaceTracker(keep_tolerance=0.6)
+    step(tracker, T0, [box(0)], [doubtful(ADA, 0.58)])
+    assert tracker.continuing("cam", ms(33), [box(0)]) == [None]  # no track: a fresh chance each frame
