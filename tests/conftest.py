@@ -9,6 +9,9 @@ from services.common.db import create_engine
 from services.common.settings import DatabaseSettings
 from tests.support import infra
 
+# Chromium fixtures, once for every tier that drives the dashboard (session-scoped: one browser).
+from tests.support.browser import browser, page, page_errors  # noqa: F401
+
 TIERS = {"integration": "integration", "e2e": "e2e", "browser": "browser"}
 
 

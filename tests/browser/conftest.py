@@ -18,7 +18,7 @@ import pytest
 
 from tests.support import infra
 from tests.support.amqp import TestBroker
-from tests.support.browser import browser, free_port, page, page_errors, wait_healthy  # noqa: F401
+from tests.support.browser import free_port, wait_healthy
 from tests.support.proxy import FlakyProxy
 
 # Dates shown in a zone other than UTC prove the dashboard converts them.
