@@ -1,5 +1,11 @@
 """The recorder's logic: validate identity events, persist them, then append the CSV and
-announce new marks. No pika here: the consumer loop in services.common.amqp drives it."""
+announce new marks. No pika here: the consumer loop in services.common.amqp drives it.
+
+The CSV follows MySQL, not the batch: after every batch, every mark committed beyond the
+file's last row is appended. So a commit whose acknowledgement was lost (MySQL committed,
+the connection broke before it said so, the retry finds the events already recorded) still
+reaches the CSV, and so does a mark whose append failed on a full disk.
+"""
 
 import logging
 
@@ -20,7 +26,7 @@ class AttendanceRecorder:
     def __init__(self, store: AttendanceStore, journal: CsvJournal) -> None:
         self.store = store
         self.journal = journal
-        self._unwritten: list[AttendanceMark] = []  # committed marks the CSV still lacks
+        self._csv_last_id = 0  # the newest attendance row the CSV has
         self.events_recorded = 0
         self.redeliveries = 0
 
@@ -28,6 +34,7 @@ class AttendanceRecorder:
         """Open the CSV and bring it level with MySQL (it may be behind after a crash)."""
         self.journal.open()
         self.journal.reconcile(self.store.all_marks())
+        self._csv_last_id = max(self.journal.logged_ids(), default=0)
 
     def handle(self, deliveries: list[Delivery]) -> list[Handled]:
         results: list[Handled | None] = [None] * len(deliveries)
@@ -39,17 +46,21 @@ class AttendanceRecorder:
                 results[index] = Handled(rejected=f"invalid identity event: {_first_problem(error)}")
         try:
             batch = self.store.record([event for _, event in valid])
+            written = self._catch_up_csv()
         except TRANSIENT_DB_ERRORS as error:
             raise TransientError(f"MySQL unavailable: {getattr(error, 'orig', error)}") from error
         self.events_recorded += batch.fresh_events
         self.redeliveries += len(valid) - batch.fresh_events
-        self._append_csv(batch.marks)
         announcements: dict[str, list[Outgoing]] = {}
-        for mark in batch.marks:
+        for mark in {m.attendance_id: m for m in [*batch.marks, *written]}.values():
             announcements.setdefault(mark.event_id, []).append(_announcement(mark))
         for index, event in valid:
             # pop: a duplicate of the event in the same batch must not announce the mark again
             results[index] = Handled(publish=announcements.pop(str(event.event_id), []))
+        leftovers = [outgoing for group in announcements.values() for outgoing in group]
+        if leftovers and valid:  # marks of an earlier attempt whose commit was not acknowledged
+            first = valid[0][0]
+            results[first] = Handled(publish=[*(results[first] or Handled()).publish, *leftovers])
         return [result or Handled() for result in results]
 
     def handle_heartbeats(self, deliveries: list[Delivery]) -> list[Handled]:
@@ -67,21 +78,20 @@ class AttendanceRecorder:
             results.append(Handled())
         return results
 
-    def _append_csv(self, marks: list[AttendanceMark]) -> None:
-        """Append after the commit. If the disk fails, MySQL already has the marks: keep them
-        and try again with the next batch (or at the next start, via reconcile)."""
-        pending = self._unwritten + marks
-        if not pending:
-            return
+    def _catch_up_csv(self) -> list[AttendanceMark]:
+        """Append every mark committed since the CSV's last row; the marks appended."""
+        marks = self.store.marks_after(self._csv_last_id)
+        if not marks:
+            return []
         try:
-            self.journal.append(pending)
-        except OSError as error:
+            self.journal.append(marks)
+        except OSError as error:  # MySQL has them: the next batch (or start) tries again
             logger.error(
-                "cannot append %d row(s) to %s (%s); will retry", len(pending), self.journal.path, error
+                "cannot append %d row(s) to %s (%s); will retry", len(marks), self.journal.path, error
             )
-            self._unwritten = pending
-            return
-        self._unwritten = []
+            return []
+        self._csv_last_id = max(m.attendance_id for m in marks)
+        return marks
 
 
 def _announcement(mark: AttendanceMark) -> Outgoing:

@@ -299,6 +299,11 @@ class AttendanceStore:
         with self.engine.connect() as connection:
             return fetch_marks(connection)
 
+    def marks_after(self, attendance_id: int) -> list[AttendanceMark]:
+        """Marks committed after this one (this recorder is the only writer: ids grow with time)."""
+        with self.engine.connect() as connection:
+            return fetch_marks(connection, "a.id > :last", {"last": attendance_id})
+
 
 def _event_row(event: IdentityEvent, session_id: int) -> dict[str, object]:
     return {
