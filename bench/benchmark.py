@@ -36,17 +36,20 @@ import face_recognition
 import httpx
 import numpy as np
 import pika
+import sqlalchemy as sa
 
 from bench.stack import Stack, fresh_stack
 from services.capture.service import encode_frame
 from services.common import topology
 from services.common.messages import FaceBox, FaceRecognized, FaceUnknown, FrameCaptured
+from services.common.students import create_student
 from services.recognizer.engine import build_analyzer
 from services.recognizer.enrollment import analyze_photo, enrollment_analyzer
 from services.recognizer.matching import Gallery, Identity, Matcher, is_confident
 from services.recognizer.service import FrameRecognizer
 from services.recognizer.settings import RecognitionSettings, RecognizerSettings
 from services.recognizer.tracking import FaceTracker
+from tests.support.browser import free_port
 from tests.support.infra import FACES_DIR, wait_until
 
 logger = logging.getLogger("bench")
@@ -370,14 +373,6 @@ class SseListener:
         self._stop.set()
 
 
-def free_port() -> int:
-    import socket  # noqa: PLC0415
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def latency_run(bench: Bench, workers: int, input_fps: float, seconds: float) -> dict[str, Any]:
     with fresh_stack(bench.tmp) as stack:
         stack.enroll(bench.people)
@@ -458,8 +453,6 @@ def _depth(stack: Stack) -> int:
 
 def _committed_latencies(stack: Stack) -> list[tuple[float, float]]:
     """Capture -> the identity event (and the attendance row it updates) committed by the recorder."""
-    import sqlalchemy as sa  # noqa: PLC0415
-
     engine = stack.engine()
     with engine.connect() as connection:
         rows = connection.execute(
@@ -482,10 +475,6 @@ def _p95_by_third(samples: list[tuple[float, float]]) -> list[float]:
 def recorder_run(bench: Bench, events: int, redelivered_share: float) -> dict[str, Any]:
     with fresh_stack(bench.tmp) as stack:
         engine = stack.engine()
-        import sqlalchemy as sa  # noqa: PLC0415
-
-        from services.common.students import create_student  # noqa: PLC0415
-
         with engine.begin() as connection:
             students = [create_student(connection, f"S{n:03d}", f"Student {n}").id for n in range(60)]
         unique = int(events / (1 + redelivered_share))

@@ -4,8 +4,8 @@
     python -m services.recognizer.enroll --folder class_photos/
 
 With --folder, each subfolder is one student: its name is the student number, and the
-student's name is the folder name with `_` as spaces (`ada_lovelace` -> "Ada Lovelace"),
-unless --name-from-number is off. Every photo must show exactly one face; a refused photo is
+student's name is the folder name with `_` as spaces (`ada_lovelace` -> "Ada Lovelace").
+Every photo must show exactly one face; a refused photo is
 reported with the reason and the rest carry on. The recognizers reload their gallery at the end.
 """
 

@@ -33,8 +33,9 @@ class AttendanceRecorder:
     def start(self) -> None:
         """Open the CSV and bring it level with MySQL (it may be behind after a crash)."""
         self.journal.open()
-        self.journal.reconcile(self.store.all_marks())
-        self._csv_last_id = max(self.journal.logged_ids(), default=0)
+        marks = self.store.all_marks()
+        self.journal.reconcile(marks)  # afterwards the file holds every mark MySQL has
+        self._csv_last_id = max((m.attendance_id for m in marks), default=0)
 
     def handle(self, deliveries: list[Delivery]) -> list[Handled]:
         results: list[Handled | None] = [None] * len(deliveries)
