@@ -52,16 +52,16 @@ from matplotlib.figure import Figure
 
 from services.common.logs import setup_logging
 from services.common.settings import load_settings
-from services.recognizer.engine import FaceAnalyzer, InvalidImageError, build_analyzer, decode_image
-from services.recognizer.enroll import PHOTO_SUFFIXES
-from services.recognizer.enrollment import (
+from services.faces.engine import FaceAnalyzer, InvalidImageError, build_analyzer, decode_image
+from services.faces.enrollment import (
     DEFAULT_MIN_FACE_PX,
     PhotoRejectedError,
     analyze_photo,
     enrollment_analyzer,
 )
-from services.recognizer.matching import Gallery, Identity, Matcher, is_confident
-from services.recognizer.settings import RecognitionSettings
+from services.faces.matching import Gallery, Identity, Matcher, is_confident
+from services.faces.settings import RecognitionSettings
+from services.recognizer.enroll import PHOTO_SUFFIXES
 
 logger = logging.getLogger(__name__)
 

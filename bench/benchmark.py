@@ -43,11 +43,12 @@ from services.capture.service import encode_frame
 from services.common import topology
 from services.common.messages import FaceBox, FaceRecognized, FaceUnknown, FrameCaptured
 from services.common.students import create_student
-from services.recognizer.engine import build_analyzer
-from services.recognizer.enrollment import analyze_photo, enrollment_analyzer
-from services.recognizer.matching import Gallery, Identity, Matcher, is_confident
+from services.faces.engine import build_analyzer
+from services.faces.enrollment import analyze_photo, enrollment_analyzer
+from services.faces.matching import Gallery, Identity, Matcher, is_confident
+from services.faces.settings import RecognitionSettings
 from services.recognizer.service import FrameRecognizer
-from services.recognizer.settings import RecognitionSettings, RecognizerSettings
+from services.recognizer.settings import RecognizerSettings
 from services.recognizer.tracking import FaceTracker
 from tests.support.browser import free_port
 from tests.support.infra import FACES_DIR, wait_until

@@ -15,7 +15,7 @@ from services.common import topology
 from services.common.db import create_engine
 from services.common.settings import DatabaseSettings
 from services.common.students import add_face_encoding, create_student
-from services.recognizer.enrollment import analyze_photo, enrollment_analyzer
+from services.faces.enrollment import analyze_photo, enrollment_analyzer
 from tests.support import infra
 from tests.support.infra import ServiceProcess, wait_until
 

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from services.api.context import ApiContext
 from services.api.errors import install_error_handlers
-from services.api.gallery import GalleryAnnouncer
+from services.api.gallery_broadcast import GalleryAnnouncer
 from services.api.limits import RequestSizeLimit
 from services.api.photos import PhotoChecker
 from services.api.routers import attendance, cameras, courses, health, sessions, students

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
 
-from services.api.gallery import GalleryAnnouncer
+from services.api.gallery_broadcast import GalleryAnnouncer
 from services.api.photos import PhotoChecker
 from services.api.settings import ApiSettings
 

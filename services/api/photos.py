@@ -14,7 +14,7 @@ from fastapi import UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from services.api.limits import too_large_sentence
-from services.recognizer.enrollment import (
+from services.faces.enrollment import (
     EnrollmentPhoto,
     PhotoRejectedError,
     analyze_photo,

@@ -3,8 +3,8 @@
 from pydantic import Field, ValidationInfo, field_validator
 
 from services.common.settings import BrokerSettings, DatabaseSettings
-from services.recognizer.enrollment import DEFAULT_MIN_FACE_PX
-from services.recognizer.settings import RecognitionSettings
+from services.faces.enrollment import DEFAULT_MIN_FACE_PX
+from services.faces.settings import RecognitionSettings
 
 MB = 1024 * 1024
 

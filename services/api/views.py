@@ -2,7 +2,6 @@
 
 from services.api.queries.attendance import Roll
 from services.api.queries.courses import Course
-from services.api.queries.sessions import Camera, ClassSession
 from services.api.schemas import (
     CameraOut,
     CourseOut,
@@ -13,6 +12,7 @@ from services.api.schemas import (
     StudentOut,
 )
 from services.common.attendance import AttendanceMark, as_utc
+from services.common.sessions import Camera, ClassSession
 from services.common.students import Student
 
 

@@ -69,7 +69,7 @@ def create_student(connection: Connection, student_number: str, name: str) -> St
 
 
 class EnrolledFace(Protocol):
-    """What enrollment stores for one photo (services.recognizer.enrollment.EnrollmentPhoto)."""
+    """What enrollment stores for one photo (services.faces.enrollment.EnrollmentPhoto)."""
 
     @property
     def encoding(self) -> np.ndarray: ...

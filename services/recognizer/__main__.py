@@ -10,8 +10,8 @@ from services.common.db import create_engine, wait_for_database
 from services.common.lifecycle import every, stop_on_signals
 from services.common.logs import setup_logging
 from services.common.settings import load_settings
-from services.recognizer.engine import build_analyzer
-from services.recognizer.gallery import LiveGallery
+from services.faces.engine import build_analyzer
+from services.recognizer.live_gallery import LiveGallery
 from services.recognizer.service import FrameRecognizer
 from services.recognizer.settings import RecognizerSettings
 from services.recognizer.tracking import FaceTracker

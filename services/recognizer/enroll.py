@@ -23,13 +23,13 @@ from services.common.messages import GalleryChanged
 from services.common.settings import BrokerSettings, DatabaseSettings, load_settings
 from services.common.students import add_face_encoding, create_student, find_student_by_number
 from services.common.transport import Outgoing
-from services.recognizer.enrollment import (
+from services.faces.enrollment import (
     DEFAULT_MIN_FACE_PX,
     PhotoRejectedError,
     analyze_photo,
     enrollment_analyzer,
 )
-from services.recognizer.settings import RecognitionSettings
+from services.faces.settings import RecognitionSettings
 
 logger = logging.getLogger("services.recognizer.enroll")
 

@@ -11,8 +11,8 @@ from pydantic import ValidationError
 from services.common import topology
 from services.common.messages import FaceRecognized, FaceUnknown, FrameAnalyzed, FrameCaptured
 from services.common.transport import Delivery, Handled, Outgoing
-from services.recognizer.engine import FaceAnalyzer, InvalidImageError, decode_image
-from services.recognizer.matching import Matcher
+from services.faces.engine import FaceAnalyzer, InvalidImageError, decode_image
+from services.faces.matching import Matcher
 from services.recognizer.tracking import FaceTracker, Named
 
 logger = logging.getLogger(__name__)
@@ -52,11 +52,11 @@ class FrameRecognizer:
         if matcher is not self._tracked_matcher:  # the gallery changed: names may no longer hold
             self.tracker.forget()
             self._tracked_matcher = matcher
-        boxes = [b for b in self.analyzer.detect(rgb) if min(b.width, b.height) >= self.analyzer.min_face_px]
+        boxes = self.analyzer.faces_to_encode(rgb)
         at = frame.captured_at
         tracks = self.tracker.continuing(frame.camera_id, at, boxes)
         to_encode = [b for b, t in zip(boxes, tracks, strict=True) if self.tracker.needs_encoding(t, at)]
-        matches = iter(matcher.match(self.analyzer.encoder.encode(rgb, to_encode)) if to_encode else [])
+        matches = iter(matcher.match(self.analyzer.encode(rgb, to_encode)) if to_encode else [])
         events: list[FaceRecognized | FaceUnknown] = []
         named_faces: list[Named] = []
         for box, track in zip(boxes, tracks, strict=True):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from services.common.messages import FaceBox
-from services.recognizer.matching import Identity, Match
+from services.faces.matching import Identity, Match
 
 
 def iou(a: FaceBox, b: FaceBox) -> float:

@@ -8,7 +8,7 @@ session, so replaying any batch changes nothing.
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -16,8 +16,15 @@ from sqlalchemy.engine import Connection, Engine
 
 from services.common.attendance import AttendanceMark, as_utc, fetch_marks, to_db
 from services.common.messages import CameraHeartbeat, FaceRecognized, FaceUnknown
+from services.common.sessions import (
+    ClassSession,
+    ensure_cameras,
+    ensure_default_session,
+    local_day,
+    scheduled_session_at,
+    scheduled_sessions,
+)
 from services.recorder import rules
-from services.recorder.rules import Session
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +50,11 @@ class AttendanceStore:
         self.tz = tz
         self.policy = policy
         self._known_cameras: set[str] = set()
-        self._default_sessions: dict[tuple[str, date], Session] = {}
+        self._default_sessions: dict[tuple[str, date], ClassSession] = {}
 
     def record(self, events: list[IdentityEvent]) -> RecordedBatch:
         """Persist a batch in one transaction; returns what was new."""
-        created_defaults: dict[tuple[str, date], Session] = {}
+        created_defaults: dict[tuple[str, date], ClassSession] = {}
         with self.engine.begin() as connection:
             fresh = self._fresh(connection, events)
             if not fresh:
@@ -86,83 +93,37 @@ class AttendanceStore:
         return fresh
 
     def _ensure_cameras(self, connection: Connection, camera_ids: set[str]) -> None:
-        new = camera_ids - self._known_cameras
-        if new:
-            connection.execute(
-                sa.text("INSERT IGNORE INTO cameras (id, name) VALUES (:id, :id)"), [{"id": c} for c in new]
-            )
-            self._known_cameras |= new
+        ensure_cameras(connection, camera_ids - self._known_cameras)
+        self._known_cameras |= camera_ids
 
     def _sessions_for(
         self,
         connection: Connection,
         events: list[IdentityEvent],
-        created_defaults: dict[tuple[str, date], Session],
-    ) -> dict[object, Session]:
+        created_defaults: dict[tuple[str, date], ClassSession],
+    ) -> dict[object, ClassSession]:
         by_camera: dict[str, list[IdentityEvent]] = defaultdict(list)
         for event in events:
             by_camera[event.camera_id].append(event)
-        chosen: dict[object, Session] = {}
+        chosen: dict[object, ClassSession] = {}
         for camera_id, camera_events in by_camera.items():
             times = [e.captured_at for e in camera_events]
-            scheduled = self._scheduled_sessions(connection, camera_id, min(times), max(times))
+            scheduled = scheduled_sessions(connection, camera_id, min(times), max(times))
             for event in camera_events:
-                session = rules.scheduled_session_at(scheduled, event.captured_at)
+                session = scheduled_session_at(scheduled, event.captured_at)
                 if session is None:
-                    day = rules.local_day(event.captured_at, self.tz)
+                    day = local_day(event.captured_at, self.tz)
                     session = self._default_sessions.get((camera_id, day)) or created_defaults.get(
                         (camera_id, day)
                     )
                     if session is None:
-                        session = self._default_session(connection, camera_id, day)
+                        session = ensure_default_session(connection, camera_id, day, self.tz)
                         created_defaults[(camera_id, day)] = session
                 chosen[event.event_id] = session
         return chosen
 
-    def _scheduled_sessions(
-        self, connection: Connection, camera_id: str, first: datetime, last: datetime
-    ) -> list[Session]:
-        rows = connection.execute(
-            sa.text(
-                "SELECT id, name, starts_at, ends_at FROM class_sessions WHERE camera_id = :camera "
-                "AND default_day IS NULL AND starts_at <= :last AND ends_at > :first"
-            ),
-            {"camera": camera_id, "first": to_db(first), "last": to_db(last)},
-        )
-        return [
-            Session(int(r.id), r.name, camera_id, as_utc(r.starts_at), as_utc(r.ends_at), is_default=False)
-            for r in rows
-        ]
-
-    def _default_session(self, connection: Connection, camera_id: str, day: date) -> Session:
-        start, end = rules.default_session_span(day, self.tz)
-        camera_name = connection.execute(
-            sa.text("SELECT name FROM cameras WHERE id = :id"), {"id": camera_id}
-        ).scalar_one()
-        connection.execute(
-            sa.text(
-                "INSERT IGNORE INTO class_sessions (name, camera_id, starts_at, ends_at, default_day) "
-                "VALUES (:name, :camera, :start, :end, :day)"
-            ),
-            {
-                "name": rules.default_session_name(camera_name, day),
-                "camera": camera_id,
-                "start": to_db(start),
-                "end": to_db(end),
-                "day": day,
-            },
-        )
-        row = connection.execute(
-            sa.text(
-                "SELECT id, name, starts_at, ends_at FROM class_sessions "
-                "WHERE camera_id = :camera AND default_day = :day"
-            ),
-            {"camera": camera_id, "day": day},
-        ).one()
-        return Session(int(row.id), row.name, camera_id, as_utc(row.starts_at), as_utc(row.ends_at), True)
-
     def _update_attendance(
-        self, connection: Connection, events: list[IdentityEvent], sessions: dict[object, Session]
+        self, connection: Connection, events: list[IdentityEvent], sessions: dict[object, ClassSession]
     ) -> list[int]:
         groups: dict[tuple[int, int], list[FaceRecognized]] = defaultdict(list)
         for event in events:
@@ -227,7 +188,7 @@ class AttendanceStore:
         )
 
     def _new_mark(
-        self, connection: Connection, session: Session, student_id: int, fresh: list[FaceRecognized]
+        self, connection: Connection, session: ClassSession, student_id: int, fresh: list[FaceRecognized]
     ) -> int | None:
         """Insert the attendance row if the sightings so far agree enough; its id, or None."""
         if self.policy.min_sightings <= 1:
@@ -277,6 +238,9 @@ class AttendanceStore:
         return int(result.lastrowid)
 
     def record_heartbeat(self, heartbeat: CameraHeartbeat) -> None:
+        """The camera's row, and its default session of today, so the dashboard can open it
+        before anyone is seen."""
+        day = local_day(heartbeat.last_frame_at or datetime.now(UTC), self.tz)
         with self.engine.begin() as connection:
             connection.execute(
                 sa.text(
@@ -293,7 +257,11 @@ class AttendanceStore:
                     "last": to_db(heartbeat.last_frame_at) if heartbeat.last_frame_at else None,
                 },
             )
+            default = self._default_sessions.get((heartbeat.camera_id, day))
+            if default is None:
+                default = ensure_default_session(connection, heartbeat.camera_id, day, self.tz)
         self._known_cameras.add(heartbeat.camera_id)
+        self._default_sessions[(heartbeat.camera_id, day)] = default
 
     def all_marks(self) -> list[AttendanceMark]:
         with self.engine.connect() as connection:

@@ -8,11 +8,11 @@ import pytest
 import sqlalchemy as sa
 
 from services.common.students import add_face_encoding, create_student
-from services.recognizer.engine import FaceAnalyzer, build_analyzer, decode_image
-from services.recognizer.enrollment import analyze_photo, enrollment_analyzer
-from services.recognizer.gallery import load_gallery
-from services.recognizer.matching import Matcher
-from services.recognizer.settings import RecognitionSettings
+from services.faces.engine import FaceAnalyzer, build_analyzer, decode_image
+from services.faces.enrollment import analyze_photo, enrollment_analyzer
+from services.faces.matching import Matcher
+from services.faces.settings import RecognitionSettings
+from services.recognizer.live_gallery import load_gallery
 
 pytestmark = pytest.mark.faces
 
@@ -99,7 +99,7 @@ def test_a_stranger_in_the_clip_is_never_named_with_everyone_else_enrolled(faces
     import cv2  # noqa: PLC0415
 
     from services.common.messages import FaceRecognized, FrameCaptured  # noqa: PLC0415
-    from services.recognizer.matching import Gallery, Identity  # noqa: PLC0415
+    from services.faces.matching import Gallery, Identity  # noqa: PLC0415
     from services.recognizer.service import FrameRecognizer  # noqa: PLC0415
     from services.recognizer.settings import RecognizerSettings  # noqa: PLC0415
     from services.recognizer.tracking import FaceTracker  # noqa: PLC0415

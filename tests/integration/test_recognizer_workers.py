@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from services.common import topology
 from services.common.messages import FrameCaptured, GalleryChanged
 from services.common.students import add_face_encoding, create_student
-from services.recognizer.enrollment import analyze_photo, enrollment_analyzer
+from services.faces.enrollment import analyze_photo, enrollment_analyzer
 from tests.support.amqp import TestBroker
 from tests.support.infra import ServiceProcess, wait_until
 

@@ -8,9 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from services.api.queries.courses import roster
-from services.api.queries.sessions import ClassSession
 from services.common.attendance import AttendanceMark, fetch_marks, to_db
-from services.recorder import rules
+from services.common.sessions import ClassSession, default_session_span
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,7 @@ def marks_of_day(
     connection: Connection, day: date, tz: ZoneInfo, camera_id: str | None = None
 ) -> list[AttendanceMark]:
     """Marks in the sessions starting on the school's calendar day `day`."""
-    start, end = rules.default_session_span(day, tz)
+    start, end = default_session_span(day, tz)
     where = "cs.starts_at >= :start AND cs.starts_at < :end"
     params: dict[str, object] = {"start": to_db(start), "end": to_db(end)}
     if camera_id is not None:

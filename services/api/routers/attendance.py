@@ -9,13 +9,12 @@ from fastapi.responses import Response
 from services.api.context import Context
 from services.api.errors import not_found
 from services.api.queries.attendance import marks_of_day, marks_of_session, marks_of_student, session_roll
-from services.api.queries.sessions import get_session
 from services.api.schemas import ErrorOut, MarkOut, Responses, SessionAttendanceOut
 from services.api.views import mark_out, session_attendance_out
 from services.common.attendance import csv_text
+from services.common.sessions import get_session, local_day
 from services.common.settings import CAMERA_ID_PATTERN
 from services.common.students import get_student
-from services.recorder.rules import local_day
 
 router = APIRouter(tags=["attendance"])
 

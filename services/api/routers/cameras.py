@@ -3,9 +3,9 @@
 from fastapi import APIRouter
 
 from services.api.context import Context
-from services.api.queries.sessions import list_cameras
 from services.api.schemas import CameraOut
 from services.api.views import camera_out
+from services.common.sessions import list_cameras
 
 router = APIRouter(prefix="/cameras", tags=["cameras"])
 

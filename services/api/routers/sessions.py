@@ -9,17 +9,11 @@ from fastapi import APIRouter, Query
 from services.api.context import Context
 from services.api.errors import ApiError, not_found
 from services.api.queries.courses import get_course
-from services.api.queries.sessions import (
-    create_session,
-    current_sessions,
-    ensure_default_sessions,
-    get_session,
-    sessions_of_day,
-)
+from services.api.queries.sessions import create_session
 from services.api.schemas import ErrorOut, SessionIn, SessionOut
 from services.api.views import session_out
+from services.common.sessions import current_sessions, get_session, local_day, sessions_of_day
 from services.common.settings import CAMERA_ID_PATTERN
-from services.recorder.rules import local_day
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +26,8 @@ CameraQuery = Annotated[str | None, Query(pattern=CAMERA_ID_PATTERN, description
 @router.get("", response_model=list[SessionOut], summary="The sessions of a day, by start time")
 def sessions(context: Context, date: DayQuery = None, camera_id: CameraQuery = None) -> list[SessionOut]:
     tz = context.settings.tz
-    today = local_day(datetime.now(UTC), tz)
-    with context.engine.begin() as connection:
-        ensure_default_sessions(connection, today, tz)
-        found = sessions_of_day(connection, date or today, tz, camera_id)
+    with context.engine.connect() as connection:
+        found = sessions_of_day(connection, date or local_day(datetime.now(UTC), tz), tz, camera_id)
     return [session_out(session) for session in found]
 
 
@@ -46,7 +38,7 @@ def sessions(context: Context, date: DayQuery = None, camera_id: CameraQuery = N
     summary="For each camera, the session running now (scheduled, else today's default)",
 )
 def running_sessions(context: Context) -> list[SessionOut]:
-    with context.engine.begin() as connection:
+    with context.engine.connect() as connection:
         found = current_sessions(connection, datetime.now(UTC), context.settings.tz)
     return [session_out(session) for session in found]
 

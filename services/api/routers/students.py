@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.api.context import ApiContext, Context
 from services.api.errors import ApiError, not_found
-from services.api.gallery import BROADCAST_HEADER, UNCHANGED
+from services.api.gallery_broadcast import BROADCAST_HEADER, UNCHANGED
 from services.api.photos import AcceptedPhoto, RejectedPhoto
 from services.api.queries.students import lock_active_student, search_students, update_student
 from services.api.schemas import (

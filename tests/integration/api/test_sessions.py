@@ -1,4 +1,5 @@
-"""Cameras, courses and sessions, including each camera's default session of the day."""
+"""Cameras, courses and sessions, including each camera's default session of the day (which
+the recorder creates on a camera's heartbeat, and the API only reads)."""
 
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -7,7 +8,9 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from services.recorder.rules import default_session_name, default_session_span, local_day
+from services.common.messages import CameraHeartbeat
+from services.common.sessions import default_session_name, default_session_span, local_day
+from services.recorder.store import AttendanceStore, MarkPolicy
 from tests.integration.api.conftest import BROKER_DOWN_URL, MakeClient
 from tests.integration.api.helpers import new_student
 
@@ -29,6 +32,21 @@ def add_camera(engine: sa.Engine, camera_id: str, name: str, last_frame_at: date
             ),
             {"id": camera_id, "name": name, "last": last_frame_at},
         )
+
+
+def heartbeat(engine: sa.Engine, camera_id: str, name: str) -> None:
+    """What the recorder does when a capturing camera says it is alive."""
+    store = AttendanceStore(engine, ZoneInfo(TZ), MarkPolicy())
+    store.record_heartbeat(
+        CameraHeartbeat(
+            camera_id=camera_id,
+            camera_name=name,
+            source="device 0",
+            last_frame_at=datetime.now(UTC),
+            frames_published=1,
+            status="streaming",
+        )
+    )
 
 
 def new_session(client: TestClient, **fields: object) -> dict[str, object]:
@@ -61,11 +79,13 @@ def test_cameras_are_listed_with_their_last_frame(client: TestClient, engine: sa
     ]
 
 
-def test_listing_sessions_creates_todays_default_session_of_every_camera(
+def test_a_cameras_heartbeat_creates_its_default_session_of_today_and_listing_writes_nothing(
     paris_client: TestClient, engine: sa.Engine
 ) -> None:
     add_camera(engine, "room-1", "Room 1")
-    add_camera(engine, "room-2", "Room 2")
+    assert paris_client.get("/sessions").json() == []  # a read never creates rows
+    heartbeat(engine, "room-1", "Room 1")
+    heartbeat(engine, "room-2", "Room 2")
     tz = ZoneInfo(TZ)
     today = local_day(datetime.now(UTC), tz)
     start, end = default_session_span(today, tz)
@@ -79,6 +99,7 @@ def test_listing_sessions_creates_todays_default_session_of_every_camera(
     assert all(datetime.fromisoformat(s["starts_at"]) == start for s in sessions)
     assert all(datetime.fromisoformat(s["ends_at"]) == end for s in sessions)
     assert all(s["course_id"] is None for s in sessions)
+    heartbeat(engine, "room-2", "Room 2")
     assert paris_client.get("/sessions").json() == sessions  # created once
     assert paris_client.get("/sessions", params={"camera_id": "room-2"}).json() == sessions[1:]
     yesterday = (today - timedelta(days=1)).isoformat()
@@ -149,8 +170,8 @@ def test_an_unknown_session_is_not_found(client: TestClient) -> None:
 def test_current_sessions_are_the_scheduled_ones_running_else_the_default(
     paris_client: TestClient, engine: sa.Engine
 ) -> None:
-    add_camera(engine, "room-1", "Room 1")
-    add_camera(engine, "room-2", "Room 2")
+    heartbeat(engine, "room-1", "Room 1")
+    heartbeat(engine, "room-2", "Room 2")
     now = datetime.now(UTC)
     running = new_session(paris_client, camera_id="room-1", name="Maths")
     new_session(

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from services.recognizer.matching import Gallery, Identity, Matcher, is_confident
+from services.faces.matching import Gallery, Identity, Matcher, is_confident
 
 ADA = Identity(1, "S1", "Ada")
 BOB = Identity(2, "S2", "Bob")

@@ -6,8 +6,8 @@ import numpy as np
 from services.common import topology
 from services.common.messages import FaceBox, FaceRecognized, FaceUnknown, FrameCaptured
 from services.common.transport import Delivery
-from services.recognizer.engine import FaceAnalyzer, FaceDetector, FaceEncoder
-from services.recognizer.matching import Gallery, Identity, Matcher
+from services.faces.engine import FaceAnalyzer, FaceDetector, FaceEncoder
+from services.faces.matching import Gallery, Identity, Matcher
 from services.recognizer.service import FrameRecognizer
 
 ADA = Identity(1, "S1", "Ada")

@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
 from services.common.messages import FaceBox
-from services.recognizer.matching import Identity, Match
+from services.faces.matching import Identity, Match
 from services.recognizer.tracking import FaceTracker, Named, iou
 
 T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.common.db import TRANSIENT_DB_ERRORS
-from services.recognizer.matching import Gallery, Identity, Matcher
+from services.faces.matching import Gallery, Identity, Matcher
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,6 @@ class LiveGallery:
         self._matcher = Matcher(Gallery.from_rows([]), tolerance, margin)
         self._wanted = threading.Event()
         self._thread: threading.Thread | None = None
-        self.loaded = threading.Event()
 
     @property
     def matcher(self) -> Matcher:
@@ -52,7 +51,6 @@ class LiveGallery:
         started = time.perf_counter()
         gallery = load_gallery(self._engine)
         self._matcher = Matcher(gallery, self._tolerance, self._margin)
-        self.loaded.set()
         logger.info(
             "gallery loaded: %d encodings of %d students in %.0f ms",
             len(gallery),

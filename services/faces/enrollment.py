@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from services.common.messages import FaceBox
-from services.recognizer.engine import FaceAnalyzer, InvalidImageError, build_analyzer, decode_image
+from services.faces.engine import FaceAnalyzer, InvalidImageError, build_analyzer, decode_image
 
 # Photos are normalised to at most this many pixels on their longer side before analysis and
 # storage: faces in a portrait stay far above the size an encoding needs, storage stays
@@ -61,7 +61,7 @@ def analyze_photo(
     size = min(box.width, box.height)
     if size < min_face_px:
         raise PhotoRejectedError(f"face too small: {size} px, need {min_face_px}")
-    encoding = analyzer.encoder.encode(rgb, [box])[0]
+    encoding = analyzer.encode(rgb, [box])[0]
     ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
     assert ok
     return EnrollmentPhoto(jpeg.tobytes(), hashlib.sha256(data).hexdigest(), box, encoding)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.recognizer.engine import ENCODING_SIZE
+from services.faces.engine import ENCODING_SIZE
 
 
 @dataclass(frozen=True)

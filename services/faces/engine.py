@@ -93,7 +93,8 @@ class DetectedFace:
 
 
 class FaceAnalyzer:
-    """Detect, then encode every face big enough to be worth encoding."""
+    """The one seam callers use: detect, gate by size, encode. The detector and encoder behind
+    it are interchangeable (a second detector plugs in here, not in its callers)."""
 
     def __init__(self, detector: FaceDetector, encoder: FaceEncoder, min_face_px: int = 0) -> None:
         self.detector = detector
@@ -101,11 +102,20 @@ class FaceAnalyzer:
         self.min_face_px = min_face_px
 
     def detect(self, rgb: np.ndarray) -> list[FaceBox]:
+        """Every face found, whatever its size (enrollment counts them all)."""
         return self.detector.detect(rgb)
 
+    def faces_to_encode(self, rgb: np.ndarray) -> list[FaceBox]:
+        """The faces big enough to be worth an encoding."""
+        return [b for b in self.detector.detect(rgb) if min(b.width, b.height) >= self.min_face_px]
+
+    def encode(self, rgb: np.ndarray, boxes: list[FaceBox]) -> np.ndarray:
+        """One encoding per box, as a (len(boxes), 128) array."""
+        return self.encoder.encode(rgb, boxes)
+
     def analyze(self, rgb: np.ndarray) -> list[DetectedFace]:
-        boxes = [b for b in self.detector.detect(rgb) if min(b.width, b.height) >= self.min_face_px]
-        encodings = self.encoder.encode(rgb, boxes)
+        boxes = self.faces_to_encode(rgb)
+        encodings = self.encode(rgb, boxes)
         return [DetectedFace(box, encoding) for box, encoding in zip(boxes, encodings, strict=True)]
 
 
