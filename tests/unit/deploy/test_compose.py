@@ -110,7 +110,8 @@ def test_python_services_run_without_privileges(services: dict[str, Any]) -> Non
     for name in PYTHON_SERVICES:
         assert services[name]["cap_drop"] == ["ALL"], name
         assert "no-new-privileges:true" in services[name]["security_opt"], name
-        assert services[name]["build"]["dockerfile"] == f"services/{name.removesuffix('-webcam')}/Dockerfile"
+        assert services[name]["build"]["dockerfile"] == "Dockerfile", name
+        assert services[name]["build"]["args"] == {"SERVICE": name.removesuffix("-webcam")}, name
 
 
 def test_services_reach_rabbitmq_and_mysql_with_the_chosen_credentials(services: dict[str, Any]) -> None:

