@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
 
+from services.common.messages import MarkFields
 from services.common.settings import CAMERA_ID_PATTERN
 
 
@@ -28,6 +29,13 @@ Responses = dict[int | str, dict[str, Any]]
 class RequestBody(BaseModel):
     # A misspelt field is an error, not silently ignored.
     model_config = ConfigDict(extra="forbid")
+
+
+class ResponseBody(BaseModel):
+    """Built from a stored record with `Model.model_validate(record)`: only the fields listed
+    here are read from it, so nothing stored beside them can reach a client."""
+
+    model_config = ConfigDict(from_attributes=True)
 
 
 class ErrorOut(BaseModel):
@@ -53,7 +61,7 @@ class StudentPatch(RequestBody):
     name: PersonName | None = None
 
 
-class StudentOut(BaseModel):
+class StudentOut(ResponseBody):
     id: int
     student_number: str
     name: str
@@ -88,7 +96,7 @@ class PhotoUploadOut(BaseModel):
 # Cameras, courses, sessions
 
 
-class CameraOut(BaseModel):
+class CameraOut(ResponseBody):
     id: str
     name: str
     source: str | None
@@ -104,7 +112,7 @@ class RosterIn(RequestBody):
     student_ids: list[Annotated[int, Field(ge=1)]] = Field(max_length=10_000)
 
 
-class CourseOut(BaseModel):
+class CourseOut(ResponseBody):
     id: int
     code: str
     name: str
@@ -119,7 +127,7 @@ class SessionIn(RequestBody):
     course_id: Annotated[int, Field(ge=1)] | None = None
 
 
-class SessionOut(BaseModel):
+class SessionOut(ResponseBody):
     id: int
     name: str
     camera_id: str
@@ -132,10 +140,10 @@ class SessionOut(BaseModel):
 # Attendance
 
 
-class RollEntryOut(BaseModel):
+class RollEntryOut(ResponseBody):
     student_id: int
     student_number: str
-    name: str
+    student_name: str
     status: Literal["present", "late", "not_seen"]
     first_seen_at: UtcDateTime | None
     last_seen_at: UtcDateTime | None
@@ -143,23 +151,16 @@ class RollEntryOut(BaseModel):
     expected: bool = Field(description="On the session's roster (false: marked, but not expected)")
 
 
-class SessionAttendanceOut(BaseModel):
+class SessionAttendanceOut(ResponseBody):
     session: SessionOut
     expected: int
     present: int = Field(description="Expected students marked present or late")
     students: list[RollEntryOut]
 
 
-class MarkOut(BaseModel):
-    attendance_id: int
-    session_id: int
-    session_name: str
-    camera_id: str
-    student_id: int
-    student_number: str
-    student_name: str
-    status: Literal["present", "late"]
-    first_seen_at: UtcDateTime
+class MarkOut(ResponseBody, MarkFields):
+    """A mark: the fields every view of a mark shows (MarkFields), and its sightings so far."""
+
+    first_seen_at: UtcDateTime  # the same field, serialised with +00:00 like every API time
     last_seen_at: UtcDateTime
-    distance: float
     sightings: int

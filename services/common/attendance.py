@@ -1,5 +1,6 @@
 """An attendance mark as stored in MySQL and written to CSV, shared by the recorder (which
-writes both) and the API (which exports the same columns)."""
+writes both) and the API (which exports the same columns). The fields it shows everywhere are
+defined once, in services.common.messages.MarkFields; the rest is what MySQL keeps beside them."""
 
 import csv
 import io
@@ -11,20 +12,10 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-CSV_COLUMNS = (
-    "attendance_id",
-    "session_id",
-    "session_name",
-    "camera_id",
-    "student_id",
-    "student_number",
-    "student_name",
-    "status",
-    "first_seen_at",
-    "distance",
-    "event_id",
-    "marked_at",
-)
+from services.common.messages import MARK_FIELDS
+
+# The file's columns: the fields every view of a mark shows, then which sighting made it and when.
+CSV_COLUMNS: tuple[str, ...] = (*MARK_FIELDS, "event_id", "marked_at")
 
 
 @dataclass(frozen=True)
@@ -46,20 +37,15 @@ class AttendanceMark:
     marked_at: datetime
 
     def csv_row(self, tz: ZoneInfo) -> list[str]:
-        return [
-            str(self.attendance_id),
-            str(self.session_id),
-            self.session_name,
-            self.camera_id,
-            str(self.student_id),
-            self.student_number,
-            self.student_name,
-            self.status,
-            local_iso(self.first_seen_at, tz),
-            f"{self.distance:.4f}",
-            self.event_id,
-            local_iso(self.marked_at, tz),
-        ]
+        return [_cell(getattr(self, column), tz) for column in CSV_COLUMNS]
+
+
+def _cell(value: object, tz: ZoneInfo) -> str:
+    if isinstance(value, datetime):
+        return local_iso(value, tz)
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
 
 
 def local_iso(moment: datetime, tz: ZoneInfo) -> str:

@@ -116,11 +116,12 @@ class FrameAnalyzed(Message):
     elapsed_ms: float = Field(ge=0)
 
 
-class AttendanceMarked(Message):
-    """A student was marked in a session for the first time (committed to MySQL and the CSV)."""
+class MarkFields(BaseModel):
+    """What every view of an attendance mark shows: the announcement below, the API's marks
+    and the CSV's columns (services.common.attendance) all derive from these fields."""
 
-    kind: Literal["attendance.marked"] = "attendance.marked"
-    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
     attendance_id: PositiveInt
     session_id: PositiveInt
     session_name: str
@@ -130,8 +131,20 @@ class AttendanceMarked(Message):
     student_name: str
     status: Literal["present", "late"]
     first_seen_at: AwareDatetime
-    distance: Distance
-    source_event_id: uuid.UUID
+    distance: Distance  # of the sighting that made the mark
+
+
+MARK_FIELDS: tuple[str, ...] = tuple(MarkFields.model_fields)
+
+
+class AttendanceMarked(Message, MarkFields):
+    """A student was marked in a session for the first time (committed to MySQL and the CSV).
+    Built from a stored mark with `AttendanceMarked.model_validate(mark)`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", from_attributes=True)
+
+    kind: Literal["attendance.marked"] = "attendance.marked"
+    event_id: uuid.UUID  # the identity event (sighting) that made the mark, as in the CSV
     marked_at: AwareDatetime
 
 

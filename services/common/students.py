@@ -12,6 +12,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from services.common.attendance import as_utc
 from services.common.messages import FaceBox
 
 
@@ -37,7 +38,7 @@ def student_from_row(row: sa.Row) -> Student:
         student_number=row.student_number,
         name=row.name,
         photo_count=int(row.photo_count),
-        created_at=row.created_at,
+        created_at=as_utc(row.created_at),
     )
 
 

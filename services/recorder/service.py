@@ -96,20 +96,7 @@ class AttendanceRecorder:
 
 
 def _announcement(mark: AttendanceMark) -> Outgoing:
-    message = AttendanceMarked(
-        attendance_id=mark.attendance_id,
-        session_id=mark.session_id,
-        session_name=mark.session_name,
-        camera_id=mark.camera_id,
-        student_id=mark.student_id,
-        student_number=mark.student_number,
-        student_name=mark.student_name,
-        status=mark.status,
-        first_seen_at=mark.first_seen_at,
-        distance=mark.distance,
-        source_event_id=mark.event_id,
-        marked_at=mark.marked_at,
-    )
+    message = AttendanceMarked.model_validate(mark)
     return Outgoing(topology.ATTENDANCE_EXCHANGE, topology.attendance_key(mark.camera_id), message)
 
 

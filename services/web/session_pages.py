@@ -40,7 +40,7 @@ def index() -> str:
 def show(session_id: int) -> str:
     attendance = web().api.session_attendance(session_id)
     tz = web().settings.tz
-    students = [views.roster_student(s, tz) for s in attendance.get("students", [])]
+    students = [views.roster_line(s, tz) for s in attendance.get("students", [])]
     return render_template(
         "session.html",
         session=views.session_summary(attendance["session"], tz),

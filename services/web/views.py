@@ -5,6 +5,7 @@ them, so a student's line reads the same however it got there.
 """
 
 import logging
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -47,18 +48,19 @@ def status_label(status: str, first_seen_local: str) -> str:
     return f"{word} {first_seen_local}" if status != "not_seen" and first_seen_local else word
 
 
-def roster_student(student: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
-    """One line of the live roster, from a student of GET /sessions/{id}/attendance."""
-    status = student.get("status") or "not_seen"
-    first_seen = local_time(student.get("first_seen_at"), tz)
+def roster_line(entry: Mapping[str, Any], tz: ZoneInfo) -> dict[str, Any]:
+    """One line of a roster, from anything carrying a mark's fields (a roll entry of
+    GET /sessions/{id}/attendance, or an attendance.marked event): the same names everywhere."""
+    status = entry.get("status") or "not_seen"
+    first_seen = local_time(entry.get("first_seen_at"), tz)
     return {
-        "student_id": student["student_id"],
-        "name": student.get("name") or student.get("student_name") or "",
-        "student_number": student.get("student_number", ""),
+        "student_id": entry["student_id"],
+        "student_name": entry.get("student_name", ""),
+        "student_number": entry.get("student_number", ""),
         "status": status,
         "word": STATUS_WORDS.get(status, status),
         "first_seen": first_seen,
-        "last_seen": local_time(student.get("last_seen_at"), tz),
+        "last_seen": local_time(entry.get("last_seen_at"), tz),
         "label": status_label(status, first_seen),
     }
 
@@ -79,7 +81,7 @@ def session_summary(session: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
 
 def live_state(attendance: dict[str, Any], recent: list[dict[str, Any]], tz: ZoneInfo) -> dict[str, Any]:
     """A session's live snapshot (the page's first render and /sessions/<id>/state.json)."""
-    students = [roster_student(s, tz) for s in attendance.get("students", [])]
+    students = [roster_line(s, tz) for s in attendance.get("students", [])]
     present = attendance.get("present")
     if present is None:
         present = sum(1 for s in students if s["status"] != "not_seen")
@@ -92,19 +94,9 @@ def live_state(attendance: dict[str, Any], recent: list[dict[str, Any]], tz: Zon
     }
 
 
-def attendance_mark(event: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
-    """An attendance.marked event as the live page applies it (same fields as a roster line)."""
-    first_seen = local_time(event["first_seen_at"], tz)
-    return {
-        "session_id": event["session_id"],
-        "camera_id": event["camera_id"],
-        "student_id": event["student_id"],
-        "name": event["student_name"],
-        "student_number": event["student_number"],
-        "status": event["status"],
-        "first_seen": first_seen,
-        "label": status_label(event["status"], first_seen),
-    }
+def attendance_mark(event: Mapping[str, Any], tz: ZoneInfo) -> dict[str, Any]:
+    """An attendance.marked event as the live page applies it: a roster line, and where it goes."""
+    return {"session_id": event["session_id"], "camera_id": event["camera_id"], **roster_line(event, tz)}
 
 
 def page_count(total: int, page_size: int) -> int:

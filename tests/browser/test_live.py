@@ -35,7 +35,7 @@ def marked(session: dict, student: dict, first_seen_at: datetime) -> AttendanceM
         status="present",
         first_seen_at=first_seen_at,
         distance=0.41,
-        source_event_id=uuid.uuid4(),
+        event_id=uuid.uuid4(),
         marked_at=first_seen_at,
     )
 

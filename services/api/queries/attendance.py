@@ -16,7 +16,7 @@ from services.common.sessions import ClassSession, default_session_span
 class RollEntry:
     student_id: int
     student_number: str
-    name: str
+    student_name: str
     status: str  # present | late | not_seen
     first_seen_at: datetime | None
     last_seen_at: datetime | None
@@ -60,7 +60,7 @@ def session_roll(connection: Connection, session: ClassSession) -> Roll:
         for mark in marks.values()
         if mark.student_id not in expected
     ]
-    entries.sort(key=lambda e: (e.name.casefold(), e.student_id))
+    entries.sort(key=lambda e: (e.student_name.casefold(), e.student_id))
     present = sum(1 for e in entries if e.expected and e.status != "not_seen")
     return Roll(expected=len(expected), present=present, entries=entries)
 

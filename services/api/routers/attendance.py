@@ -9,8 +9,14 @@ from fastapi.responses import Response
 from services.api.context import Context
 from services.api.errors import not_found
 from services.api.queries.attendance import marks_of_day, marks_of_session, marks_of_student, session_roll
-from services.api.schemas import ErrorOut, MarkOut, Responses, SessionAttendanceOut
-from services.api.views import mark_out, session_attendance_out
+from services.api.schemas import (
+    ErrorOut,
+    MarkOut,
+    Responses,
+    RollEntryOut,
+    SessionAttendanceOut,
+    SessionOut,
+)
 from services.common.attendance import csv_text
 from services.common.sessions import get_session, local_day
 from services.common.settings import CAMERA_ID_PATTERN
@@ -46,7 +52,12 @@ def session_attendance(session_id: int, context: Context) -> SessionAttendanceOu
         if session is None:
             raise not_found("session", session_id)
         roll = session_roll(connection, session)
-    return session_attendance_out(session, roll)
+    return SessionAttendanceOut(
+        session=SessionOut.model_validate(session),
+        expected=roll.expected,
+        present=roll.present,
+        students=[RollEntryOut.model_validate(entry) for entry in roll.entries],
+    )
 
 
 @router.get(
@@ -68,7 +79,7 @@ def day_attendance(context: Context, date: DayQuery = None, camera_id: CameraQue
     tz = context.settings.tz
     with context.engine.connect() as connection:
         marks = marks_of_day(connection, date or local_day(datetime.now(UTC), tz), tz, camera_id)
-    return [mark_out(mark) for mark in marks]
+    return [MarkOut.model_validate(mark) for mark in marks]
 
 
 @router.get(
@@ -97,4 +108,4 @@ def student_attendance(student_id: int, context: Context) -> list[MarkOut]:
         if get_student(connection, student_id) is None:
             raise not_found("student", student_id)
         marks = marks_of_student(connection, student_id)
-    return [mark_out(mark) for mark in marks]
+    return [MarkOut.model_validate(mark) for mark in marks]

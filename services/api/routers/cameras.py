@@ -4,7 +4,6 @@ from fastapi import APIRouter
 
 from services.api.context import Context
 from services.api.schemas import CameraOut
-from services.api.views import camera_out
 from services.common.sessions import list_cameras
 
 router = APIRouter(prefix="/cameras", tags=["cameras"])
@@ -13,4 +12,4 @@ router = APIRouter(prefix="/cameras", tags=["cameras"])
 @router.get("", response_model=list[CameraOut], summary="Every known camera and when it last sent a frame")
 def cameras(context: Context) -> list[CameraOut]:
     with context.engine.connect() as connection:
-        return [camera_out(camera) for camera in list_cameras(connection)]
+        return [CameraOut.model_validate(camera) for camera in list_cameras(connection)]

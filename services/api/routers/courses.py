@@ -16,7 +16,6 @@ from services.api.queries.courses import (
 )
 from services.api.queries.students import active_student_ids
 from services.api.schemas import CourseIn, CourseOut, ErrorOut, RosterIn
-from services.api.views import course_out
 
 logger = logging.getLogger(__name__)
 
@@ -43,13 +42,13 @@ def add_course(body: CourseIn, context: Context) -> CourseOut:
     except IntegrityError as error:  # a concurrent insert won the race
         raise _taken(body.code) from error
     logger.info("course %d (%s) created", course.id, course.code)
-    return course_out(course)
+    return CourseOut.model_validate(course)
 
 
 @router.get("", response_model=list[CourseOut], summary="Every course with its roster, by code")
 def courses(context: Context) -> list[CourseOut]:
     with context.engine.connect() as connection:
-        return [course_out(course) for course in list_courses(connection)]
+        return [CourseOut.model_validate(course) for course in list_courses(connection)]
 
 
 @router.put(
@@ -73,4 +72,4 @@ def set_roster(course_id: int, body: RosterIn, context: Context) -> CourseOut:
         replace_roster(connection, course_id, wanted)
         course = get_course(connection, course_id)
     assert course is not None
-    return course_out(course)
+    return CourseOut.model_validate(course)

@@ -11,7 +11,6 @@ from services.api.errors import ApiError, not_found
 from services.api.queries.courses import get_course
 from services.api.queries.sessions import create_session
 from services.api.schemas import ErrorOut, SessionIn, SessionOut
-from services.api.views import session_out
 from services.common.sessions import current_sessions, get_session, local_day, sessions_of_day
 from services.common.settings import CAMERA_ID_PATTERN
 
@@ -28,7 +27,7 @@ def sessions(context: Context, date: DayQuery = None, camera_id: CameraQuery = N
     tz = context.settings.tz
     with context.engine.connect() as connection:
         found = sessions_of_day(connection, date or local_day(datetime.now(UTC), tz), tz, camera_id)
-    return [session_out(session) for session in found]
+    return [SessionOut.model_validate(session) for session in found]
 
 
 # Declared before /{session_id}, which would otherwise claim "current" and refuse it as a number.
@@ -40,7 +39,7 @@ def sessions(context: Context, date: DayQuery = None, camera_id: CameraQuery = N
 def running_sessions(context: Context) -> list[SessionOut]:
     with context.engine.connect() as connection:
         found = current_sessions(connection, datetime.now(UTC), context.settings.tz)
-    return [session_out(session) for session in found]
+    return [SessionOut.model_validate(session) for session in found]
 
 
 @router.post(
@@ -68,7 +67,7 @@ def add_session(body: SessionIn, context: Context) -> SessionOut:
             course_id=body.course_id,
         )
     logger.info("session %d (%s) scheduled on camera %s", session.id, session.name, session.camera_id)
-    return session_out(session)
+    return SessionOut.model_validate(session)
 
 
 @router.get(
@@ -82,4 +81,4 @@ def read_session(session_id: int, context: Context) -> SessionOut:
         session = get_session(connection, session_id)
     if session is None:
         raise not_found("session", session_id)
-    return session_out(session)
+    return SessionOut.model_validate(session)

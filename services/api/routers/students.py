@@ -24,7 +24,6 @@ from services.api.schemas import (
     StudentPage,
     StudentPatch,
 )
-from services.api.views import student_out
 from services.common.students import (
     add_face_encoding,
     create_student,
@@ -69,7 +68,7 @@ def add_student(body: StudentIn, context: Context) -> StudentOut:
     except IntegrityError as error:  # a concurrent insert won the race
         raise _taken(body.student_number) from error
     logger.info("student %d created", student.id)
-    return student_out(student)
+    return StudentOut.model_validate(student)
 
 
 @router.get("", response_model=StudentPage, summary="List or search students, by name")
@@ -81,7 +80,9 @@ def list_students(
 ) -> StudentPage:
     with context.engine.connect() as connection:
         students, total = search_students(connection, query.strip(), page, page_size)
-    return StudentPage(items=[student_out(s) for s in students], total=total, page=page, page_size=page_size)
+    return StudentPage(
+        items=[StudentOut.model_validate(s) for s in students], total=total, page=page, page_size=page_size
+    )
 
 
 @router.get("/{student_id}", response_model=StudentOut, summary="One student", responses=NOT_FOUND)
@@ -90,7 +91,7 @@ def read_student(student_id: int, context: Context) -> StudentOut:
         student = get_student(connection, student_id)
     if student is None:
         raise not_found("student", student_id)
-    return student_out(student)
+    return StudentOut.model_validate(student)
 
 
 @router.patch(
@@ -107,7 +108,7 @@ def edit_student(student_id: int, body: StudentPatch, context: Context) -> Stude
         raise _taken(body.student_number or "") from error
     if student is None:
         raise not_found("student", student_id)
-    return student_out(student)
+    return StudentOut.model_validate(student)
 
 
 @router.delete(

@@ -30,7 +30,7 @@
   function studentRow(student) {
     const row = element("li", "");
     row.dataset.studentId = student.student_id;
-    row.append(element("span", "name", student.name), element("span", "status"));
+    row.append(element("span", "name", student.student_name), element("span", "status"));
     updateRow(row, student);
     return row;
   }

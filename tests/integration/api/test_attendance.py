@@ -74,7 +74,7 @@ def test_a_roll_call_lists_the_roster_and_who_else_was_seen(
     roll = response.json()
     assert roll["session"] == school["maths"]
     assert (roll["expected"], roll["present"]) == (2, 1)
-    assert [(s["name"], s["status"], s["expected"]) for s in roll["students"]] == [
+    assert [(s["student_name"], s["status"], s["expected"]) for s in roll["students"]] == [
         ("Ada Lovelace", "late", True),
         ("Charles Babbage", "not_seen", True),
         ("Grace Hopper", "present", False),
@@ -87,7 +87,7 @@ def test_a_roll_call_lists_the_roster_and_who_else_was_seen(
     assert set(ada) == {
         "student_id",
         "student_number",
-        "name",
+        "student_name",
         "status",
         "first_seen_at",
         "last_seen_at",
@@ -103,7 +103,7 @@ def test_without_a_roster_every_active_student_is_expected(
     assert [s["is_default"] for s in room_2] == [True]
     roll = paris_client.get(f"/sessions/{room_2[0]['id']}/attendance").json()
     assert (roll["expected"], roll["present"]) == (3, 1)
-    assert [(s["name"], s["status"]) for s in roll["students"]] == [
+    assert [(s["student_name"], s["status"]) for s in roll["students"]] == [
         ("Ada Lovelace", "not_seen"),
         ("Charles Babbage", "present"),
         ("Grace Hopper", "not_seen"),

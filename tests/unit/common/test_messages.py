@@ -95,7 +95,7 @@ def test_attendance_marked_requires_a_known_status() -> None:
         "status": "maybe",
         "first_seen_at": NOW,
         "distance": 0.4,
-        "source_event_id": uuid.uuid4(),
+        "event_id": uuid.uuid4(),
         "marked_at": NOW,
     }
     with pytest.raises(ValidationError):

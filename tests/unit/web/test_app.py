@@ -30,7 +30,7 @@ ATTENDANCE = {
     "expected": 1,
     "present": 1,
     "students": [
-        {"student_id": 1, "student_number": "S1", "name": "Ada <b>", "status": "present",
+        {"student_id": 1, "student_number": "S1", "student_name": "Ada <b>", "status": "present",
          "first_seen_at": "2026-03-02T07:03:00+00:00", "last_seen_at": "2026-03-02T07:04:00+00:00"},
     ],
 }  # fmt: skip

@@ -33,7 +33,7 @@ def test_an_attendance_mark_is_shown_in_local_time() -> None:
         status="present",
         first_seen_at=SEEN,
         distance=0.4,
-        source_event_id=uuid.uuid4(),
+        event_id=uuid.uuid4(),
         marked_at=SEEN,
     )
     assert deliver(hub, "attendance.marked.cam1", mark.model_dump_json().encode(), PARIS)

@@ -40,9 +40,9 @@ def attendance() -> dict:
         "expected": 2,
         "present": 1,
         "students": [
-            {"student_id": 1, "student_number": "S1", "name": "Ada", "status": "present",
+            {"student_id": 1, "student_number": "S1", "student_name": "Ada", "status": "present",
              "first_seen_at": "2026-03-02T07:03:00+00:00", "last_seen_at": "2026-03-02T07:09:00+00:00"},
-            {"student_id": 2, "student_number": "S2", "name": "Alan", "status": "not_seen",
+            {"student_id": 2, "student_number": "S2", "student_name": "Alan", "status": "not_seen",
              "first_seen_at": None, "last_seen_at": None},
         ],
     }  # fmt: skip
@@ -73,11 +73,12 @@ def test_a_mark_event_reads_like_a_roster_line() -> None:
         PARIS,
     )
     assert mark["label"] == "late 08:21"
-    roster = views.roster_student(
-        {"student_id": 2, "name": "Alan", "status": "late", "first_seen_at": "2026-03-02T07:21:00Z"}, PARIS
+    roster = views.roster_line(
+        {"student_id": 2, "student_name": "Alan", "status": "late", "first_seen_at": "2026-03-02T07:21:00Z"},
+        PARIS,
     )
-    assert {k: roster[k] for k in ("student_id", "name", "status", "label")} == {
-        k: mark[k] for k in ("student_id", "name", "status", "label")
+    assert {k: roster[k] for k in ("student_id", "student_name", "status", "label")} == {
+        k: mark[k] for k in ("student_id", "student_name", "status", "label")
     }
 
 
