@@ -98,8 +98,10 @@ class FaceUnknown(_FaceEvent):
     best_distance: Distance | None = None
 
 
-IdentityEvent = Annotated[FaceRecognized | FaceUnknown, Field(discriminator="kind")]
-identity_event_adapter: TypeAdapter[FaceRecognized | FaceUnknown] = TypeAdapter(IdentityEvent)
+IdentityEvent = FaceRecognized | FaceUnknown
+identity_event_adapter: TypeAdapter[IdentityEvent] = TypeAdapter(
+    Annotated[IdentityEvent, Field(discriminator="kind")]
+)
 
 
 class FrameAnalyzed(Message):

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from services.common.attendance import AttendanceMark, as_utc, fetch_marks, to_db
-from services.common.messages import CameraHeartbeat, FaceRecognized, FaceUnknown
+from services.common.messages import CameraHeartbeat, FaceRecognized, IdentityEvent
 from services.common.sessions import (
     ClassSession,
     ensure_cameras,
@@ -28,7 +28,6 @@ from services.recorder import rules
 
 logger = logging.getLogger(__name__)
 
-IdentityEvent = FaceRecognized | FaceUnknown
 
 
 @dataclass(frozen=True)

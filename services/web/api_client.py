@@ -1,7 +1,7 @@
 """The dashboard's only way to the data: the REST API (docs/api-contract.md), over httpx.
 
 Two kinds of failure, so pages can say which: `ApiUnreachableError` (no answer at all: the API is
-down or the URL is wrong) and `ApiError` (the API answered with an error and its reason).
+down or the URL is wrong) and `ApiRefusedError` (the API answered with an error and its reason).
 """
 
 import logging
@@ -22,7 +22,7 @@ class ApiUnreachableError(Exception):
         self.reason = reason
 
 
-class ApiError(Exception):
+class ApiRefusedError(Exception):
     """An error answer: its status, its one-sentence `detail`, and the whole JSON body."""
 
     def __init__(self, status: int, detail: str, body: Any = None) -> None:
@@ -107,7 +107,7 @@ class ApiClient:
             raise ApiUnreachableError(self.base_url, reason) from error
         if response.is_error and response.status_code not in ok:
             detail, body = _detail(response)
-            raise ApiError(response.status_code, detail, body)
+            raise ApiRefusedError(response.status_code, detail, body)
         return response
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -150,7 +150,7 @@ class ApiClient:
         body = response.json()
         if response.status_code == 422 and not ("accepted" in body or "rejected" in body):
             detail, _ = _detail(response)
-            raise ApiError(422, detail, body)
+            raise ApiRefusedError(422, detail, body)
         return PhotoUpload.from_body(body)
 
     def student_attendance(self, student_id: int) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from services.web import csrf
-from services.web.api_client import ApiClient, ApiError, ApiUnreachableError
+from services.web.api_client import ApiClient, ApiRefusedError, ApiUnreachableError
 from services.web.context import EXTENSION, WebContext
 from services.web.hub import LiveHub
 from services.web.live_pages import bp as live_bp
@@ -93,8 +93,8 @@ def _register_errors(app: Flask) -> None:
     def api_unreachable(error: ApiUnreachableError) -> ResponseReturnValue:
         return _error(503, "API unreachable", str(error), retry_s=API_RETRY_S)
 
-    @app.errorhandler(ApiError)
-    def api_error(error: ApiError) -> ResponseReturnValue:
+    @app.errorhandler(ApiRefusedError)
+    def api_error(error: ApiRefusedError) -> ResponseReturnValue:
         if error.status == 404:
             return _error(404, "Not found", error.detail)
         logger.warning("%s %s: %s", request.method, request.path, error)

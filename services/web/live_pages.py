@@ -6,7 +6,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, render_template
 
 from services.web import sse, views
-from services.web.api_client import ApiError, ApiUnreachableError
+from services.web.api_client import ApiRefusedError, ApiUnreachableError
 from services.web.context import web
 from services.web.hub import TooManyClientsError
 
@@ -89,7 +89,7 @@ def health() -> Response:
         api_status = str(context.api.health().get("status", "unknown"))
     except ApiUnreachableError as error:
         api_status = f"unreachable: {error.reason}"
-    except ApiError as error:
+    except ApiRefusedError as error:
         api_status = f"error {error.status}: {error.detail}"
     broker = context.hub.broker
     healthy = api_status == "ok" and broker.connected

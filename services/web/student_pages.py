@@ -15,7 +15,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import FileStorage
 
 from services.web import views
-from services.web.api_client import ApiError, ApiUnreachableError, PhotoUpload
+from services.web.api_client import ApiRefusedError, ApiUnreachableError, PhotoUpload
 from services.web.context import web
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def _student_page(
     marks: list[dict[str, Any]] = []
     try:
         marks = api.student_attendance(student_id)[-20:]
-    except ApiError as error:  # the history is a bonus; the page stays useful without it
+    except ApiRefusedError as error:  # the history is a bonus; the page stays useful without it
         logger.warning("attendance of student %d: %s", student_id, error)
     history = [
         {
@@ -99,7 +99,7 @@ def create() -> ResponseReturnValue:
     photos = _photos(request.files.getlist("photos"))
     try:
         student = web().api.create_student(form["student_number"], form["name"])
-    except ApiError as error:
+    except ApiRefusedError as error:
         if error.status not in (409, 422):
             raise
         flash(f"Student not added: {error.detail}", "error")
@@ -114,7 +114,7 @@ def _upload(student_id: int, photos: list[tuple[str, bytes, str]]) -> ResponseRe
         return _student_page(student_id)
     try:
         upload = web().api.add_photos(student_id, photos)
-    except (ApiError, ApiUnreachableError) as error:
+    except (ApiRefusedError, ApiUnreachableError) as error:
         # The student exists; say why the photos are missing rather than losing the page.
         return _student_page(student_id, upload_error=f"Photos not added: {error}")
     # Show the photos in the order they were chosen, each with its outcome.

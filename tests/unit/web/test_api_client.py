@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from services.web.api_client import ApiClient, ApiError, ApiUnreachableError
+from services.web.api_client import ApiClient, ApiRefusedError, ApiUnreachableError
 
 
 def client(handler) -> ApiClient:  # type: ignore[no-untyped-def]
@@ -22,17 +22,17 @@ def test_no_answer_says_where_the_api_was_expected() -> None:
 
 def test_an_error_answer_carries_its_detail() -> None:
     api = client(lambda request: httpx.Response(409, json={"detail": "student number S1 is already taken"}))
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(ApiRefusedError) as raised:
         api.create_student("S1", "Ada")
     assert (raised.value.status, raised.value.detail) == (409, "student number S1 is already taken")
 
 
 def test_validation_errors_and_non_json_errors_read_well() -> None:
     api = client(lambda request: httpx.Response(422, json={"detail": [{"msg": "field required"}]}))
-    with pytest.raises(ApiError, match="field required"):
+    with pytest.raises(ApiRefusedError, match="field required"):
         api.create_student("", "")
     api = client(lambda request: httpx.Response(502, text="<html>Bad gateway</html>"))
-    with pytest.raises(ApiError, match="502: <html>Bad gateway"):
+    with pytest.raises(ApiRefusedError, match="502: <html>Bad gateway"):
         api.students()
 
 
@@ -61,7 +61,7 @@ def test_refused_photos_are_an_answer_with_a_reason_each() -> None:
 
 def test_a_422_without_photo_results_is_an_error() -> None:
     api = client(lambda request: httpx.Response(422, json={"detail": [{"msg": "Field required"}]}))
-    with pytest.raises(ApiError, match="Field required"):
+    with pytest.raises(ApiRefusedError, match="Field required"):
         api.add_photos(3, [("a.jpg", b"1", "image/jpeg")])
 
 
