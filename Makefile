@@ -25,7 +25,7 @@ run: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy services scripts bench
+	$(VENV)/bin/mypy services scripts bench harness
 
 test: install lint
 	scripts/ensure_chromium.sh

@@ -1,13 +1,14 @@
-"""Fixtures shared by every test tier; see tests/support/infra.py for the real infrastructure."""
+"""Fixtures shared by every test tier; see harness/ for the real infrastructure."""
 
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 
+from harness.paths import FACES_DIR
+from harness.servers import fresh_database, fresh_vhost, remove_database, remove_vhost
 from services.common.db import create_engine
 from services.common.settings import DatabaseSettings
-from tests.support import infra
 
 # Chromium fixtures, once for every tier that drives the dashboard (session-scoped: one browser).
 from tests.support.browser import browser, page, page_errors  # noqa: F401
@@ -26,9 +27,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 def database_url() -> Iterator[str]:
     """A fresh database with the schema loaded, dropped afterwards."""
-    url = infra.fresh_database()
+    url = fresh_database()
     yield url
-    infra.remove_database(url)
+    remove_database(url)
 
 
 @pytest.fixture
@@ -41,13 +42,13 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
 @pytest.fixture
 def amqp_url() -> Iterator[str]:
     """A fresh RabbitMQ vhost (its own exchanges and queues), deleted afterwards."""
-    vhost, url = infra.fresh_vhost()
+    vhost, url = fresh_vhost()
     yield url
-    infra.remove_vhost(vhost)
+    remove_vhost(vhost)
 
 
 @pytest.fixture(scope="session")
 def faces_dir():  # type: ignore[no-untyped-def]
-    if not infra.FACES_DIR.is_dir():
-        pytest.fail(f"the shared faces are not at {infra.FACES_DIR}; set FACES_DIR")
-    return infra.FACES_DIR
+    if not FACES_DIR.is_dir():
+        pytest.fail(f"the shared faces are not at {FACES_DIR}; set FACES_DIR")
+    return FACES_DIR

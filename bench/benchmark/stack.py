@@ -11,13 +11,13 @@ from pathlib import Path
 import pika
 import sqlalchemy as sa
 
+from harness.processes import ServiceProcess, wait_until
+from harness.servers import fresh_database, fresh_vhost, remove_database, remove_vhost
 from services.common import topology
 from services.common.db import create_engine
 from services.common.settings import DatabaseSettings
 from services.common.students import add_face_encoding, create_student
 from services.faces.enrollment import analyze_photo, enrollment_analyzer
-from tests.support import infra
-from tests.support.infra import ServiceProcess, wait_until
 
 
 def peak_rss_mb(pid: int) -> float | None:
@@ -94,8 +94,8 @@ class Stack:
 
 @contextmanager
 def fresh_stack(tmp: Path) -> Iterator[Stack]:
-    database_url = infra.fresh_database()
-    vhost, amqp_url = infra.fresh_vhost()
+    database_url = fresh_database()
+    vhost, amqp_url = fresh_vhost()
     stack = Stack(database_url, amqp_url, tmp / f"attendance-{time.monotonic_ns()}.csv")
     try:
         yield stack
@@ -103,5 +103,5 @@ def fresh_stack(tmp: Path) -> Iterator[Stack]:
         stack.sample_memory()
         for process in stack.processes.values():
             process.stop()
-        infra.remove_vhost(vhost)
-        infra.remove_database(database_url)
+        remove_vhost(vhost)
+        remove_database(database_url)

@@ -16,9 +16,11 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import pytest
 
-from tests.support import infra
+from harness.paths import ROOT
+from harness.processes import ServiceProcess, free_port
+from harness.servers import fresh_database, fresh_vhost, remove_database, remove_vhost
 from tests.support.amqp import TestBroker
-from tests.support.browser import free_port, wait_healthy
+from tests.support.browser import wait_healthy
 from tests.support.proxy import FlakyProxy
 
 # Dates shown in a zone other than UTC prove the dashboard converts them.
@@ -58,10 +60,10 @@ class Stack:
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
-    if not (infra.ROOT / "services" / "api" / "__main__.py").exists():
+    if not (ROOT / "services" / "api" / "__main__.py").exists():
         pytest.fail("the browser tests need the real API (services/api/__main__.py)")
-    database_url = infra.fresh_database()
-    vhost, amqp_url = infra.fresh_vhost()
+    database_url = fresh_database()
+    vhost, amqp_url = fresh_vhost()
     api_port, web_port = free_port(), free_port()
     broker_address = urlsplit(amqp_url)
     proxy = FlakyProxy(broker_address.hostname or "127.0.0.1", broker_address.port or 5672)
@@ -69,10 +71,10 @@ def stack() -> Iterator[Stack]:
         netloc=f"{broker_address.username}:{broker_address.password}@127.0.0.1:{proxy.port}"
     )
     common = {"DATABASE_URL": database_url, "AMQP_URL": amqp_url, "TIMEZONE": TIMEZONE, "LOG_LEVEL": "INFO"}
-    api = infra.ServiceProcess(
+    api = ServiceProcess(
         "services.api", {**common, "API_HOST": "127.0.0.1", "API_PORT": str(api_port)}, "browser-api"
     )
-    web = infra.ServiceProcess(
+    web = ServiceProcess(
         "services.web",
         {
             **common,
@@ -101,8 +103,8 @@ def stack() -> Iterator[Stack]:
         web.stop()
         api.stop()
         proxy.close()
-        infra.remove_vhost(vhost)
-        infra.remove_database(database_url)
+        remove_vhost(vhost)
+        remove_database(database_url)
 
 
 @pytest.fixture

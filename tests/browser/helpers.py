@@ -4,9 +4,9 @@ from pathlib import Path
 
 from playwright.sync_api import Page
 
-from tests.support import infra
+from harness.paths import ARTIFACTS
 
-SCREENSHOTS = infra.ARTIFACTS / "screenshots"
+SCREENSHOTS = ARTIFACTS / "screenshots"
 
 
 def screenshot(page: Page, name: str) -> Path:

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from harness.paths import ROOT
+from harness.processes import ServiceProcess, wait_until
 from services.common import topology
 from tests.support.amqp import TestBroker
-from tests.support.infra import ROOT, ServiceProcess, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faces]
 

@@ -13,9 +13,10 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.support import infra
-from tests.support.browser import free_port, wait_healthy
-from tests.support.infra import ServiceProcess
+from harness.paths import ARTIFACTS
+from harness.processes import ServiceProcess, free_port
+from harness.servers import fresh_database, fresh_vhost, remove_database, remove_vhost
+from tests.support.browser import wait_healthy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faces, pytest.mark.browser]
 
@@ -28,8 +29,8 @@ CLASS = {
 
 @pytest.fixture
 def system(tmp_path: Path) -> Iterator[dict[str, object]]:
-    database_url = infra.fresh_database()
-    vhost, amqp_url = infra.fresh_vhost()
+    database_url = fresh_database()
+    vhost, amqp_url = fresh_vhost()
     api_port, web_port = free_port(), free_port()
     env = {"DATABASE_URL": database_url, "AMQP_URL": amqp_url, "RECORDER_CSV_PATH": str(tmp_path / "a.csv")}
     processes = [
@@ -66,8 +67,8 @@ def system(tmp_path: Path) -> Iterator[dict[str, object]]:
     finally:
         for process in processes:
             process.stop()
-        infra.remove_vhost(vhost)
-        infra.remove_database(database_url)
+        remove_vhost(vhost)
+        remove_database(database_url)
 
 
 def test_enrolled_through_the_api_marked_live_on_the_dashboard_and_in_the_csv(
@@ -122,8 +123,8 @@ def test_enrolled_through_the_api_marked_live_on_the_dashboard_and_in_the_csv(
     for other in ("barack_obama", "kit_harington"):
         expect(page.locator(f'.student[data-student-id="{students[other]}"]')).to_contain_text("not yet seen")
     assert page.evaluate("window.__sameDocument") == "yes", "the page was reloaded"
-    infra.ARTIFACTS.joinpath("screenshots").mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(infra.ARTIFACTS / "screenshots" / "e2e-clip-present.png"), full_page=True)
+    ARTIFACTS.joinpath("screenshots").mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "screenshots" / "e2e-clip-present.png"), full_page=True)
 
     assert capture.wait(timeout_s=600) == 0
     download = httpx.get(f"{system['web']}/sessions/{session['id']}/attendance.csv", timeout=30)

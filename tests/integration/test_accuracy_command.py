@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.infra import ROOT
+from harness.paths import ROOT
 
 pytestmark = pytest.mark.faces
 

@@ -9,12 +9,12 @@ import pika
 import pytest
 import sqlalchemy as sa
 
+from harness.processes import ServiceProcess, wait_until
 from services.common import topology
 from services.common.messages import FrameCaptured, GalleryChanged
 from services.common.students import add_face_encoding, create_student
 from services.faces.enrollment import analyze_photo, enrollment_analyzer
 from tests.support.amqp import TestBroker
-from tests.support.infra import ServiceProcess, wait_until
 
 pytestmark = pytest.mark.faces
 

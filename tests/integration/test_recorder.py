@@ -10,12 +10,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from harness.processes import ServiceProcess, wait_until
 from services.common import topology
 from services.common.messages import FaceBox, FaceRecognized, FaceUnknown
 from services.common.students import create_student
 from services.recorder.store import AttendanceStore, MarkPolicy
 from tests.support.amqp import TestBroker
-from tests.support.infra import ServiceProcess, scalar, wait_until
+from tests.support.infra import scalar
 from tests.support.proxy import FlakyProxy
 
 BOX = FaceBox(top=1, right=100, bottom=100, left=1)

@@ -3,7 +3,6 @@ that drive the dashboard: the browser tier and the end-to-end test on the clip."
 
 import os
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.support import infra
+from harness.processes import ServiceProcess, wait_until
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -26,13 +25,7 @@ CHROMIUM_ARGS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_healthy(url: str, process: infra.ServiceProcess, what: str, timeout_s: float = 60) -> None:
+def wait_healthy(url: str, process: ServiceProcess, what: str, timeout_s: float = 60) -> None:
     def healthy() -> bool:
         if process.process.poll() is not None:
             raise AssertionError(f"{what} exited with {process.process.returncode}:\n{process.log()[-3000:]}")
@@ -41,7 +34,7 @@ def wait_healthy(url: str, process: infra.ServiceProcess, what: str, timeout_s: 
         except httpx.TransportError:
             return False
 
-    infra.wait_until(healthy, timeout_s, f"{what} at {url}")
+    wait_until(healthy, timeout_s, f"{what} at {url}")
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import httpx
 import numpy as np
 from fastapi.testclient import TestClient
 
-from tests.support.infra import FACES_DIR
+from harness.paths import FACES_DIR
 
 
 def shared(relative: str) -> bytes:

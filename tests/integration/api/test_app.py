@@ -9,10 +9,11 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from harness.paths import ROOT
+from harness.processes import ServiceProcess, wait_until
 from services.api.app import create_app
 from services.api.settings import ApiSettings
 from tests.integration.api.conftest import BROKER_DOWN_URL, MakeClient, check_response
-from tests.support.infra import ROOT, ServiceProcess, wait_until
 
 pytestmark = pytest.mark.integration
 

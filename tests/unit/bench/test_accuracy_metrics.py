@@ -7,31 +7,26 @@ from pathlib import Path
 
 import pytest
 
-from bench.accuracy import (
-    SWEEP,
-    PairsFormatError,
-    Report,
-    ScoredPair,
+from bench.accuracy.chart import render_png
+from bench.accuracy.dataset import (
     Split,
-    Trial,
-    assign_folds,
-    best_threshold,
-    evaluate,
-    far_zero_rows,
     held_out_count,
     labeled_photos,
-    lowest_frr_range,
     natural_key,
-    pair_photo_candidates,
-    parse_pairs,
-    render_json,
-    render_png,
-    render_text,
     resolve_folder,
     split_identities,
-    sweep,
+)
+from bench.accuracy.metrics import SWEEP, Trial, evaluate, far_zero_rows, lowest_frr_range, sweep
+from bench.accuracy.pairs import (
+    PairsFormatError,
+    ScoredPair,
+    assign_folds,
+    best_threshold,
+    pair_photo_candidates,
+    parse_pairs,
     verify,
 )
+from bench.accuracy.report import Report, render_json, render_text
 
 MARGIN = 0.05
 

@@ -1,7 +1,7 @@
 import subprocess
 import sys
 
-from tests.support.infra import ROOT
+from harness.paths import ROOT
 
 
 def test_the_readme_configuration_table_matches_the_settings_classes() -> None:

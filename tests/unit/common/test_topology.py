@@ -1,7 +1,7 @@
 import json
 
+from harness.paths import ROOT
 from services.common import topology
-from tests.support.infra import ROOT
 
 
 def test_definitions_file_agrees_with_the_topology_module() -> None:

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
+from harness.paths import ROOT
 from services.api.settings import ApiSettings
 from services.capture.settings import CaptureSettings
 from services.recognizer.enroll import EnrollSettings
 from services.recognizer.settings import RecognizerSettings
 from services.recorder.settings import RecorderSettings
 from services.web.settings import WebSettings
-from tests.support.infra import ROOT
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.infra import ROOT
+from harness.paths import ROOT
 
 SERVICES = ("capture", "recognizer", "recorder", "api", "web")
 WITH_FACES = {"recognizer", "api"}

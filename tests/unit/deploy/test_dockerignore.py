@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from tests.support.infra import ROOT
+from harness.paths import ROOT
 
 
 def rules() -> list[tuple[bool, re.Pattern[str]]]:

@@ -1,0 +1,5 @@
+"""`python -m bench.accuracy`: the package runs as the command."""
+
+from bench.accuracy.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,5 @@
+"""`python -m bench.benchmark`: the package runs as the command."""
+
+from bench.benchmark.cli import main
+
+main()
