@@ -103,7 +103,9 @@ RUN pip install --no-cache-dir -c constraints.txt ".[${EXTRAS}]" \
     && pip uninstall --yes attendance \
     && rm -rf build attendance.egg-info
 
-# All of services/, shared libraries included (services/common, services/faces).
+# The schema migrations (run by compose's migrate service), then all of services/, shared
+# libraries included (services/common, services/faces).
+COPY db/migrations/ db/migrations/
 COPY services/ services/
 
 USER 10001:10001

@@ -1,23 +1,22 @@
-"""MySQL access shared by the services: engine, waiting for the database, loading the schema.
+"""MySQL access shared by the services: engine, waiting for the database, creating it.
 
-SQLAlchemy Core with plain SQL: the schema lives in `db/schema.sql`, queries stay readable
+SQLAlchemy Core with plain SQL: the schema lives in `db/migrations/`, queries stay readable
 SQL, and the pool reconnects by itself after a database restart (pool_pre_ping).
 """
 
 import logging
 import threading
-from pathlib import Path
 
 import pymysql
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
+from services.common.migrations import migrate
 from services.common.settings import DatabaseSettings, redact
 from services.common.transport import Backoff
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "db" / "schema.sql"
 
 # Errors that mean "the database is unreachable or restarting", worth a retry.
 TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (sa.exc.OperationalError, sa.exc.InterfaceError)
@@ -57,35 +56,9 @@ def wait_for_database(engine: Engine, stop: threading.Event | None = None) -> No
         return
 
 
-def schema_statements(path: Path = SCHEMA_PATH) -> list[str]:
-    """The statements of schema.sql (comments dropped, split on the `;` that ends a line)."""
-    lines = [line for line in path.read_text().splitlines() if not line.lstrip().startswith("--")]
-    return [statement.strip() for statement in "\n".join(lines).split(";\n") if statement.strip().strip(";")]
-
-
 def create_database(database_url: str) -> None:
-    """Create the URL's database if it is missing and load the schema into it (idempotent)."""
-    url = make_url(database_url)
-    name = url.database
-    if not name or not name.replace("_", "").isalnum():
-        raise ValueError(f"database name must be letters, digits and _: {name!r}")
-    server = pymysql.connect(
-        host=url.host or "127.0.0.1",
-        port=url.port or 3306,
-        user=url.username or "root",
-        password=url.password or "",
-        autocommit=True,
-    )
-    try:
-        with server.cursor() as cursor:
-            cursor.execute(
-                f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-            )
-            cursor.execute(f"USE `{name}`")
-            for statement in schema_statements():
-                cursor.execute(statement)
-    finally:
-        server.close()
+    """Create the URL's database if it is missing and bring its schema up to date (idempotent)."""
+    migrate(database_url)
 
 
 def drop_database(database_url: str) -> None:

@@ -47,7 +47,7 @@ def test_no_secret_is_written_in_the_file() -> None:
 
 
 def test_the_expected_services_exist(services: dict[str, Any]) -> None:
-    assert set(services) == {"rabbitmq", "mysql", *PYTHON_SERVICES}
+    assert set(services) == {"rabbitmq", "mysql", "migrate", *PYTHON_SERVICES}
 
 
 def test_capture_sources_are_chosen_with_profiles(services: dict[str, Any]) -> None:
@@ -70,6 +70,8 @@ def test_recognizer_can_be_scaled(services: dict[str, Any]) -> None:
 
 def test_every_long_running_service_has_a_health_check(services: dict[str, Any]) -> None:
     for name, service in services.items():
+        if name == "migrate":  # runs once and exits: the others wait for it to complete
+            continue
         test = service.get("healthcheck", {}).get("test", [])
         assert test and test[0] == "CMD", f"{name} needs a health check"
         assert "--check-config" not in test, f"{name}: --check-config does not look at the running process"
@@ -87,19 +89,24 @@ def test_dependents_wait_until_their_dependencies_are_healthy(services: dict[str
     expected = {
         "capture": {"rabbitmq"},
         "capture-webcam": {"rabbitmq"},
-        "recognizer": {"rabbitmq", "mysql"},
-        "recorder": {"rabbitmq", "mysql"},
-        "api": {"rabbitmq", "mysql"},
+        "migrate": {"mysql"},
+        "recognizer": {"rabbitmq", "migrate"},
+        "recorder": {"rabbitmq", "migrate"},
+        "api": {"rabbitmq", "migrate"},
         "web": {"rabbitmq", "api"},
     }
     for name, dependencies in expected.items():
         depends_on = services[name]["depends_on"]
         assert set(depends_on) == dependencies, name
-        assert {d["condition"] for d in depends_on.values()} == {"service_healthy"}, name
+        conditions = {d: c["condition"] for d, c in depends_on.items() if d != "migrate"}
+        assert set(conditions.values()) == {"service_healthy"}, name
 
 
 def test_restart_policies_and_grace_periods(services: dict[str, Any]) -> None:
+    assert services["migrate"]["restart"] == "on-failure"  # done once it succeeded
     for name, service in services.items():
+        if name == "migrate":
+            continue
         assert service["restart"] == "unless-stopped", name
         # Docker's default 10 s cuts a clean shutdown short (web's gunicorn alone waits 10 s).
         assert support.seconds(service["stop_grace_period"]) >= 15, name
@@ -129,12 +136,17 @@ def test_services_reach_rabbitmq_and_mysql_with_the_chosen_credentials(services:
     assert services["rabbitmq"]["environment"]["RABBITMQ_PASSWORD"] == password["RABBITMQ_PASSWORD"]
 
 
-def test_mysql_loads_the_schema_at_first_start_and_keeps_its_data(config: dict[str, Any]) -> None:
+def test_mysql_keeps_its_data_and_migrations_run_before_every_database_user(config: dict[str, Any]) -> None:
     mysql = config["services"]["mysql"]
     assert re.fullmatch(r"mysql:8\.\d+\.\d+", mysql["image"]), "pin the exact MySQL 8 release"
     mounts = {volume["target"]: volume for volume in mysql["volumes"]}
-    schema = mounts["/docker-entrypoint-initdb.d/10-schema.sql"]
-    assert Path(schema["source"]) == support.ROOT / "db" / "schema.sql" and schema["read_only"]
+    migrate = config["services"]["migrate"]
+    assert migrate["entrypoint"] == ["python", "-m", "services.common.migrations"]
+    assert migrate["depends_on"]["mysql"]["condition"] == "service_healthy"
+    for name in ("recognizer", "recorder", "api"):
+        assert (
+            config["services"][name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        )
     assert mounts["/var/lib/mysql"]["type"] == "volume"
     assert mounts["/var/lib/mysql"]["source"] in config["volumes"]
     assert "--character-set-server=utf8mb4" in mysql["command"]

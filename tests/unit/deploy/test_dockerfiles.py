@@ -94,10 +94,11 @@ def test_dependencies_are_installed_before_the_code_is_copied() -> None:
     assert copies == [
         ("base", "constraints.txt ./"),
         ("service", "pyproject.toml ./"),
+        ("service", "db/migrations/ db/migrations/"),
         ("service", "services/ services/"),
     ]
     steps = stages()["service"][1]
-    assert [name for name, _ in steps if name in ("COPY", "RUN")] == ["COPY", "RUN", "COPY"]
+    assert [name for name, _ in steps if name in ("COPY", "RUN")] == ["COPY", "RUN", "COPY", "COPY"]
     assert pip_installs(steps) == ['pip install --no-cache-dir -c constraints.txt ".[${EXTRAS}]"']
 
 

@@ -1,6 +1,6 @@
--- Attendance system schema. Loads on MySQL 8 and MariaDB 10.11 (utf8mb4_unicode_ci exists
--- on both; MySQL 8's default collation does not exist on MariaDB). Every timestamp is UTC.
--- Idempotent: safe to apply to a database that already has it.
+-- Migration 0001: the schema as it stood before migrations existed (it was db/schema.sql).
+-- Loads on MySQL 8 and MariaDB 10.11 (utf8mb4_unicode_ci exists on both; MySQL 8's default
+-- collation does not exist on MariaDB). Every timestamp is UTC.
 
 CREATE TABLE IF NOT EXISTS students (
   id             BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
