@@ -4,15 +4,31 @@ server, so tests drive it with TestClient against a real database and broker."""
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
+from services.api.accounts.dependencies import Authentication
+from services.api.accounts.ratelimit import LoginLimiter
 from services.api.context import ApiContext
 from services.api.errors import install_error_handlers
 from services.api.gallery_broadcast import GalleryAnnouncer
 from services.api.limits import RequestSizeLimit
 from services.api.photos import PhotoChecker
-from services.api.routers import attendance, cameras, courses, health, sessions, students
+from services.api.routers import (
+    attendance,
+    audit,
+    auth,
+    cameras,
+    courses,
+    health,
+    sessions,
+    students,
+    tokens,
+    users,
+)
+from services.api.schemas import ValidationErrorOut
 from services.api.settings import ApiSettings
 from services.common.db import create_engine
 
@@ -22,6 +38,9 @@ DESCRIPTION = """
 REST API of the face-recognition attendance system: students and their enrollment photos,
 cameras, courses and their rosters, class sessions, attendance and CSV exports.
 
+* Every request but `GET /health` and `POST /auth/login` needs `Authorization: Bearer <token>`:
+  a session token from `POST /auth/login`, or an API token an admin made (`POST /tokens`).
+  Without a valid one: 401; with one whose role or courses do not allow it: 403.
 * Times are ISO 8601 with an offset (UTC); a `date` is a day in the school's time zone.
 * Every error is JSON `{"detail": "<one sentence>"}`, sometimes with more keys.
 * Face encodings are biometric data: no response ever contains one.
@@ -36,7 +55,46 @@ TAGS = [
     {"name": "sessions", "description": "Class sessions, scheduled or the default of each day"},
     {"name": "attendance", "description": "Who was seen when, and CSV exports"},
     {"name": "health", "description": "Is the API up and connected"},
+    {"name": "auth", "description": "Signing in and out"},
+    {"name": "users", "description": "User accounts and their roles (admins only)"},
+    {"name": "tokens", "description": "API tokens for programs (admins only)"},
+    {"name": "audit", "description": "Who created, changed, exported or erased what (admins only)"},
 ]
+
+ROUTERS = (students, cameras, courses, sessions, attendance, health, auth, users, tokens, audit)
+
+
+def _openapi_document(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with every 422 described as the API really answers it (a sentence and
+    the list of problems, see services.api.errors) instead of FastAPI's default shape."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    document = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+        tags=app.openapi_tags,
+    )
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    default = "#/components/schemas/HTTPValidationError"
+    ours = {"$ref": "#/components/schemas/ValidationErrorOut"}
+    for item in document.get("paths", {}).values():
+        for operation in item.values():
+            response = operation.get("responses", {}).get("422")
+            if not response:
+                continue
+            content = response.setdefault("content", {}).setdefault("application/json", {})
+            if content.get("schema", {}).get("$ref") == default:
+                content["schema"] = ours
+                response["description"] = "The request does not fit the schema: a sentence and each problem"
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    definitions = ValidationErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(definitions.pop("$defs", {}))
+    schemas["ValidationErrorOut"] = definitions
+    app.openapi_schema = document
+    return document
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
@@ -49,6 +107,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             settings.api_max_photo_bytes, settings.api_min_face_px, settings.recognizer_encode_jitters
         ),
         gallery=GalleryAnnouncer(settings),
+        login_limiter=LoginLimiter(settings.api_login_attempts, settings.api_login_window_s),
     )
 
     @asynccontextmanager
@@ -69,6 +128,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.context = context
     install_error_handlers(app)
     app.add_middleware(RequestSizeLimit, max_bytes=settings.api_max_request_bytes)
-    for module in (students, cameras, courses, sessions, attendance, health):
+    # Outermost: no anonymous request reaches routing, body parsing or the size check.
+    app.add_middleware(Authentication, engine=context.engine)
+    for module in ROUTERS:
         app.include_router(module.router)
+    app.openapi = lambda: _openapi_document(app)  # type: ignore[method-assign]
     return app

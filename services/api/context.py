@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
 
+from services.api.accounts.ratelimit import LoginLimiter
 from services.api.gallery_broadcast import GalleryAnnouncer
 from services.api.photos import PhotoChecker
 from services.api.settings import ApiSettings
@@ -17,6 +18,7 @@ class ApiContext:
     engine: Engine
     photos: PhotoChecker
     gallery: GalleryAnnouncer
+    login_limiter: LoginLimiter
 
 
 def get_context(request: Request) -> ApiContext:

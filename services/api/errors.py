@@ -98,7 +98,7 @@ async def _validation_error(_request: Request, error: Exception) -> JSONResponse
 _UNAVAILABLE_ERRNOS = {1040, 1045, 1049, 1205, 1213, 2002, 2003, 2005, 2006, 2013, 2055}
 
 
-def _is_unavailable(error: Exception) -> bool:
+def is_unavailable(error: Exception) -> bool:
     if isinstance(error, sa.exc.InterfaceError):
         return True
     args: tuple[object, ...] = getattr(getattr(error, "orig", None), "args", ())
@@ -106,9 +106,13 @@ def _is_unavailable(error: Exception) -> bool:
 
 
 async def _database_down(request: Request, error: Exception) -> JSONResponse:
-    if not _is_unavailable(error):
+    if not is_unavailable(error):
         return await _unexpected(request, error)
     logger.warning("database unavailable: %s", getattr(error, "orig", error))
+    return database_unavailable_response()
+
+
+def database_unavailable_response() -> JSONResponse:
     return error_response(503, "the database is unavailable; try again shortly", {"Retry-After": "5"})
 
 

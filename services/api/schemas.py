@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
 
+from services.api.accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from services.api.accounts.users import USERNAME_PATTERN, Role
 from services.common.messages import MarkFields
 from services.common.settings import CAMERA_ID_PATTERN
 
@@ -40,6 +42,18 @@ class ResponseBody(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: str = Field(description="One sentence saying what went wrong")
+
+
+class FieldError(BaseModel):
+    type: str
+    loc: list[str | int]
+    msg: str
+
+
+class ValidationErrorOut(ErrorOut):
+    """Every 422 for a request that does not fit its schema."""
+
+    errors: list[FieldError] = Field(description="Each problem: where (loc), what (msg), its type")
 
 
 class Health(BaseModel):
@@ -117,6 +131,11 @@ class CourseOut(ResponseBody):
     code: str
     name: str
     student_ids: list[int]
+    teacher_ids: list[int] = Field(description="The users who teach it (see PUT /courses/{id}/teachers)")
+
+
+class TeachersIn(RequestBody):
+    user_ids: list[Annotated[int, Field(ge=1)]] = Field(max_length=1000)
 
 
 class SessionIn(RequestBody):
@@ -164,3 +183,82 @@ class MarkOut(ResponseBody, MarkFields):
     first_seen_at: UtcDateTime  # the same field, serialised with +00:00 like every API time
     last_seen_at: UtcDateTime
     sightings: int
+
+
+# Accounts, tokens, audit (docs/auth-contract.md)
+
+RoleName = Role
+Username = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN)]
+Password = Annotated[str, StringConstraints(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)]
+
+
+class LoginIn(RequestBody):
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class UserOut(ResponseBody):
+    id: int
+    username: str
+    display_name: str
+    role: RoleName
+    disabled: bool
+    created_at: UtcDateTime
+
+
+class LoginOut(BaseModel):
+    token: str = Field(description="The session token: send it as `Authorization: Bearer <token>`")
+    expires_at: UtcDateTime
+    user: UserOut
+
+
+class UserIn(RequestBody):
+    username: Username
+    display_name: PersonName
+    role: RoleName
+    password: Password
+
+
+class UserPatch(RequestBody):
+    display_name: PersonName | None = None
+    role: RoleName | None = None
+    password: Password | None = None
+    disabled: bool | None = None
+
+
+class TokenIn(RequestBody):
+    name: PersonName = Field(description="What the token is for, e.g. 'nightly export'")
+    role: Literal["admin", "viewer"] = Field(
+        description="An API token is an admin or a viewer; a teacher's scope comes from their own login"
+    )
+
+
+class TokenOut(ResponseBody):
+    id: int
+    name: str
+    role: RoleName
+    created_by: str | None = Field(description="The username of the admin who made it")
+    created_at: UtcDateTime
+    last_used_at: UtcDateTime | None
+    revoked_at: UtcDateTime | None
+
+
+class TokenCreatedOut(TokenOut):
+    token: str = Field(description="The secret, shown this once: only its SHA-256 is kept")
+
+
+class AuditEntryOut(ResponseBody):
+    id: int
+    at: UtcDateTime
+    actor: str = Field(description="Who: a username and id, or an API token's name and id")
+    action: str = Field(description="e.g. student.create, student.change, attendance.export, student.erase")
+    target_type: str
+    target_id: str | None
+    detail: str
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryOut]
+    total: int
+    page: int
+    page_size: int

@@ -18,6 +18,12 @@ class ApiSettings(RecognitionSettings, BrokerSettings, DatabaseSettings):
     api_min_face_px: int = Field(DEFAULT_MIN_FACE_PX, ge=0, le=2000)
     # A whole request (several photos in one upload), refused before it is read.
     api_max_request_bytes: int = Field(64 * MB, ge=1)
+    # A login's session token lasts this long (hours), then the person signs in again.
+    api_session_hours: int = Field(12, ge=1, le=24 * 31)
+    # Failed logins allowed per username and per client address within API_LOGIN_WINDOW_S
+    # seconds; past them, 429 with Retry-After.
+    api_login_attempts: int = Field(5, ge=1, le=10_000)
+    api_login_window_s: int = Field(300, ge=1, le=86_400)
 
     @field_validator("api_max_request_bytes")
     @classmethod

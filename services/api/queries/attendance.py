@@ -75,22 +75,37 @@ def _entry(
     )
 
 
+def _in_courses(where: str, params: dict[str, object], courses: set[int] | None) -> str:
+    """Limit a marks query to sessions of these courses (None: no limit)."""
+    if courses is None:
+        return where
+    params["courses"] = sorted(courses)
+    return f"{where} AND cs.course_id IN :courses"
+
+
 def marks_of_day(
-    connection: Connection, day: date, tz: ZoneInfo, camera_id: str | None = None
+    connection: Connection,
+    day: date,
+    tz: ZoneInfo,
+    camera_id: str | None = None,
+    courses: set[int] | None = None,
 ) -> list[AttendanceMark]:
-    """Marks in the sessions starting on the school's calendar day `day`."""
+    """Marks in the sessions starting on the school's calendar day `day` (of these courses)."""
     start, end = default_session_span(day, tz)
     where = "cs.starts_at >= :start AND cs.starts_at < :end"
     params: dict[str, object] = {"start": to_db(start), "end": to_db(end)}
     if camera_id is not None:
         where += " AND cs.camera_id = :camera"
         params["camera"] = camera_id
-    return fetch_marks(connection, where, params)
+    return fetch_marks(connection, _in_courses(where, params, courses), params)
 
 
 def marks_of_session(connection: Connection, session_id: int) -> list[AttendanceMark]:
     return fetch_marks(connection, "a.session_id = :session", {"session": session_id})
 
 
-def marks_of_student(connection: Connection, student_id: int) -> list[AttendanceMark]:
-    return fetch_marks(connection, "a.student_id = :student", {"student": student_id})
+def marks_of_student(
+    connection: Connection, student_id: int, courses: set[int] | None = None
+) -> list[AttendanceMark]:
+    params: dict[str, object] = {"student": student_id}
+    return fetch_marks(connection, _in_courses("a.student_id = :student", params, courses), params)

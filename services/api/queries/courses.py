@@ -12,6 +12,7 @@ class Course:
     code: str
     name: str
     student_ids: list[int]
+    teacher_ids: list[int]
 
 
 def _rosters(connection: Connection) -> dict[int, list[int]]:
@@ -25,10 +26,23 @@ def _rosters(connection: Connection) -> dict[int, list[int]]:
     return rosters
 
 
-def list_courses(connection: Connection) -> list[Course]:
-    rosters = _rosters(connection)
+def _teachers(connection: Connection) -> dict[int, list[int]]:
+    teachers: dict[int, list[int]] = {}
+    rows = connection.execute(sa.text("SELECT course_id, user_id FROM course_teachers ORDER BY user_id"))
+    for row in rows:
+        teachers.setdefault(int(row.course_id), []).append(int(row.user_id))
+    return teachers
+
+
+def list_courses(connection: Connection, only: set[int] | None = None) -> list[Course]:
+    """Every course by code, or only those with these ids."""
+    rosters, teachers = _rosters(connection), _teachers(connection)
     rows = connection.execute(sa.text("SELECT id, code, name FROM courses ORDER BY code, id"))
-    return [Course(int(r.id), r.code, r.name, rosters.get(int(r.id), [])) for r in rows]
+    return [
+        Course(int(r.id), r.code, r.name, rosters.get(int(r.id), []), teachers.get(int(r.id), []))
+        for r in rows
+        if only is None or int(r.id) in only
+    ]
 
 
 def get_course(connection: Connection, course_id: int) -> Course | None:
@@ -37,7 +51,26 @@ def get_course(connection: Connection, course_id: int) -> Course | None:
     ).first()
     if row is None:
         return None
-    return Course(int(row.id), row.code, row.name, roster(connection, course_id))
+    return Course(
+        int(row.id), row.code, row.name, roster(connection, course_id), teachers_of(connection, course_id)
+    )
+
+
+def teachers_of(connection: Connection, course_id: int) -> list[int]:
+    rows = connection.execute(
+        sa.text("SELECT user_id FROM course_teachers WHERE course_id = :id ORDER BY user_id"),
+        {"id": course_id},
+    )
+    return [int(value) for value in rows.scalars()]
+
+
+def replace_teachers(connection: Connection, course_id: int, user_ids: list[int]) -> None:
+    connection.execute(sa.text("DELETE FROM course_teachers WHERE course_id = :id"), {"id": course_id})
+    if user_ids:
+        connection.execute(
+            sa.text("INSERT INTO course_teachers (course_id, user_id) VALUES (:course, :user)"),
+            [{"course": course_id, "user": user_id} for user_id in user_ids],
+        )
 
 
 def roster(connection: Connection, course_id: int) -> list[int]:
@@ -53,7 +86,7 @@ def create_course(connection: Connection, code: str, name: str) -> Course:
     result = connection.execute(
         sa.text("INSERT INTO courses (code, name) VALUES (:code, :name)"), {"code": code, "name": name}
     )
-    return Course(int(result.lastrowid), code, name, [])
+    return Course(int(result.lastrowid), code, name, [], [])
 
 
 def find_course_by_code(connection: Connection, code: str) -> Course | None:

@@ -1,5 +1,7 @@
 """Listing, searching and editing students (creation and erasure are in services.common.students)."""
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -13,20 +15,28 @@ def like_pattern(text: str) -> str:
 
 
 def search_students(
-    connection: Connection, query: str, page: int, page_size: int
+    connection: Connection, query: str, page: int, page_size: int, courses: set[int] | None = None
 ) -> tuple[list[Student], int]:
-    """Active students whose name or number contains `query` (the collation ignores case), by name."""
+    """Active students whose name or number contains `query` (the collation ignores case), by name;
+    with `courses`, only those on one of these courses' rosters."""
     where = "s.deleted_at IS NULL"
     params: dict[str, object] = {"limit": page_size, "offset": (page - 1) * page_size}
     if query:
         where += " AND (s.name LIKE :pattern OR s.student_number LIKE :pattern)"
         params["pattern"] = like_pattern(query)
-    total = connection.execute(sa.text(f"SELECT COUNT(*) FROM students s WHERE {where}"), params).scalar_one()
+    if courses is not None:
+        where += " AND s.id IN (SELECT student_id FROM course_students WHERE course_id IN :courses)"
+        params["courses"] = sorted(courses)
+    expanding: list[sa.BindParameter[Any]] = []
+    if courses is not None:
+        expanding.append(sa.bindparam("courses", expanding=True))
+    count = sa.text(f"SELECT COUNT(*) FROM students s WHERE {where}").bindparams(*expanding)
+    total = connection.execute(count, params).scalar_one()
     rows = connection.execute(
         sa.text(
             f"SELECT {STUDENT_COLUMNS} FROM students s WHERE {where} "
             "ORDER BY s.name, s.id LIMIT :limit OFFSET :offset"
-        ),
+        ).bindparams(*expanding),
         params,
     )
     return [student_from_row(row) for row in rows], int(total)

@@ -6,6 +6,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from services.api.accounts import audit
+from services.api.accounts.dependencies import AUTH_RESPONSES, CurrentUser
+from services.api.accounts.scope import check_session, check_student, course_scope
 from services.api.context import Context
 from services.api.errors import not_found
 from services.api.queries.attendance import marks_of_day, marks_of_session, marks_of_student, session_roll
@@ -22,7 +25,7 @@ from services.common.sessions import get_session, local_day
 from services.common.settings import CAMERA_ID_PATTERN
 from services.common.students import get_student
 
-router = APIRouter(tags=["attendance"])
+router = APIRouter(tags=["attendance"], responses=AUTH_RESPONSES)
 
 DayQuery = Annotated[date | None, Query(description="A day in the school's time zone (default: today)")]
 CameraQuery = Annotated[str | None, Query(pattern=CAMERA_ID_PATTERN, description="Only this camera")]
@@ -46,11 +49,12 @@ def _csv_download(text: str, filename: str) -> Response:
     summary="Roll call of a session: every expected student, present, late or not seen",
     responses=SESSION_NOT_FOUND,
 )
-def session_attendance(session_id: int, context: Context) -> SessionAttendanceOut:
+def session_attendance(session_id: int, principal: CurrentUser, context: Context) -> SessionAttendanceOut:
     with context.engine.connect() as connection:
         session = get_session(connection, session_id)
         if session is None:
             raise not_found("session", session_id)
+        check_session(connection, principal, session)
         roll = session_roll(connection, session)
     return SessionAttendanceOut(
         session=SessionOut.model_validate(session),
@@ -66,19 +70,29 @@ def session_attendance(session_id: int, context: Context) -> SessionAttendanceOu
     summary="A session's marks as CSV",
     responses={**SESSION_NOT_FOUND, **CSV_RESPONSE},
 )
-def session_attendance_csv(session_id: int, context: Context) -> Response:
-    with context.engine.connect() as connection:
-        if get_session(connection, session_id) is None:
+def session_attendance_csv(session_id: int, principal: CurrentUser, context: Context) -> Response:
+    with context.engine.begin() as connection:
+        session = get_session(connection, session_id)
+        if session is None:
             raise not_found("session", session_id)
+        check_session(connection, principal, session)
         marks = marks_of_session(connection, session_id)
+        audit.record(
+            connection, principal, "attendance.export", "session", session_id, detail=f"{len(marks)} mark(s)"
+        )
     return _csv_download(csv_text(marks, context.settings.tz), f"attendance-session-{session_id}.csv")
 
 
-@router.get("/attendance", response_model=list[MarkOut], summary="The marks of a day's sessions")
-def day_attendance(context: Context, date: DayQuery = None, camera_id: CameraQuery = None) -> list[MarkOut]:
+@router.get(
+    "/attendance", response_model=list[MarkOut], summary="The marks of a day's sessions (a teacher's own)"
+)
+def day_attendance(
+    principal: CurrentUser, context: Context, date: DayQuery = None, camera_id: CameraQuery = None
+) -> list[MarkOut]:
     tz = context.settings.tz
+    day = date or local_day(datetime.now(UTC), tz)
     with context.engine.connect() as connection:
-        marks = marks_of_day(connection, date or local_day(datetime.now(UTC), tz), tz, camera_id)
+        marks = marks_of_day(connection, day, tz, camera_id, course_scope(connection, principal))
     return [MarkOut.model_validate(mark) for mark in marks]
 
 
@@ -88,11 +102,15 @@ def day_attendance(context: Context, date: DayQuery = None, camera_id: CameraQue
     summary="The marks of a day's sessions as CSV",
     responses=CSV_RESPONSE,
 )
-def day_attendance_csv(context: Context, date: DayQuery = None, camera_id: CameraQuery = None) -> Response:
+def day_attendance_csv(
+    principal: CurrentUser, context: Context, date: DayQuery = None, camera_id: CameraQuery = None
+) -> Response:
     tz = context.settings.tz
     day = date or local_day(datetime.now(UTC), tz)
-    with context.engine.connect() as connection:
-        marks = marks_of_day(connection, day, tz, camera_id)
+    with context.engine.begin() as connection:
+        marks = marks_of_day(connection, day, tz, camera_id, course_scope(connection, principal))
+        what = f"{day.isoformat()}{f' camera {camera_id}' if camera_id else ''}: {len(marks)} mark(s)"
+        audit.record(connection, principal, "attendance.export", "day", day.isoformat(), detail=what)
     suffix = f"-{camera_id}" if camera_id else ""
     return _csv_download(csv_text(marks, tz), f"attendance-{day.isoformat()}{suffix}.csv")
 
@@ -103,9 +121,11 @@ def day_attendance_csv(context: Context, date: DayQuery = None, camera_id: Camer
     summary="Every mark of a student",
     responses={404: {"model": ErrorOut, "description": "No such student"}},
 )
-def student_attendance(student_id: int, context: Context) -> list[MarkOut]:
+def student_attendance(student_id: int, principal: CurrentUser, context: Context) -> list[MarkOut]:
+    """A teacher sees a student of their rosters, and only the marks of their courses' sessions."""
     with context.engine.connect() as connection:
         if get_student(connection, student_id) is None:
             raise not_found("student", student_id)
-        marks = marks_of_student(connection, student_id)
+        check_student(connection, principal, student_id)
+        marks = marks_of_student(connection, student_id, course_scope(connection, principal))
     return [MarkOut.model_validate(mark) for mark in marks]

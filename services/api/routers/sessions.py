@@ -6,6 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from services.api.accounts import audit
+from services.api.accounts.dependencies import AUTH_RESPONSES, Admin, CurrentUser
+from services.api.accounts.scope import check_session, visible_sessions
 from services.api.context import Context
 from services.api.errors import ApiError, not_found
 from services.api.queries.courses import get_course
@@ -16,17 +19,22 @@ from services.common.settings import CAMERA_ID_PATTERN
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/sessions", tags=["sessions"])
+router = APIRouter(prefix="/sessions", tags=["sessions"], responses=AUTH_RESPONSES)
 
 DayQuery = Annotated[date | None, Query(description="A day in the school's time zone (default: today)")]
 CameraQuery = Annotated[str | None, Query(pattern=CAMERA_ID_PATTERN, description="Only this camera")]
 
 
-@router.get("", response_model=list[SessionOut], summary="The sessions of a day, by start time")
-def sessions(context: Context, date: DayQuery = None, camera_id: CameraQuery = None) -> list[SessionOut]:
+@router.get(
+    "", response_model=list[SessionOut], summary="The sessions of a day, by start time (a teacher's own)"
+)
+def sessions(
+    principal: CurrentUser, context: Context, date: DayQuery = None, camera_id: CameraQuery = None
+) -> list[SessionOut]:
     tz = context.settings.tz
     with context.engine.connect() as connection:
         found = sessions_of_day(connection, date or local_day(datetime.now(UTC), tz), tz, camera_id)
+        found = visible_sessions(connection, principal, found)
     return [SessionOut.model_validate(session) for session in found]
 
 
@@ -36,9 +44,10 @@ def sessions(context: Context, date: DayQuery = None, camera_id: CameraQuery = N
     response_model=list[SessionOut],
     summary="For each camera, the session running now (scheduled, else today's default)",
 )
-def running_sessions(context: Context) -> list[SessionOut]:
+def running_sessions(principal: CurrentUser, context: Context) -> list[SessionOut]:
     with context.engine.connect() as connection:
         found = current_sessions(connection, datetime.now(UTC), context.settings.tz)
+        found = visible_sessions(connection, principal, found)
     return [SessionOut.model_validate(session) for session in found]
 
 
@@ -49,7 +58,7 @@ def running_sessions(context: Context) -> list[SessionOut]:
     summary="Schedule a session (an unknown camera is created)",
     responses={422: {"model": ErrorOut, "description": "ends_at not after starts_at, or unknown course"}},
 )
-def add_session(body: SessionIn, context: Context) -> SessionOut:
+def add_session(body: SessionIn, admin: Admin, context: Context) -> SessionOut:
     if body.ends_at <= body.starts_at:
         raise ApiError(
             422,
@@ -66,6 +75,14 @@ def add_session(body: SessionIn, context: Context) -> SessionOut:
             ends_at=body.ends_at,
             course_id=body.course_id,
         )
+        audit.record(
+            connection,
+            admin,
+            "session.create",
+            "session",
+            session.id,
+            detail=f"on camera {session.camera_id}",
+        )
     logger.info("session %d (%s) scheduled on camera %s", session.id, session.name, session.camera_id)
     return SessionOut.model_validate(session)
 
@@ -76,9 +93,10 @@ def add_session(body: SessionIn, context: Context) -> SessionOut:
     summary="One session",
     responses={404: {"model": ErrorOut, "description": "No such session"}},
 )
-def read_session(session_id: int, context: Context) -> SessionOut:
+def read_session(session_id: int, principal: CurrentUser, context: Context) -> SessionOut:
     with context.engine.connect() as connection:
         session = get_session(connection, session_id)
-    if session is None:
-        raise not_found("session", session_id)
+        if session is None:
+            raise not_found("session", session_id)
+        check_session(connection, principal, session)
     return SessionOut.model_validate(session)

@@ -3,11 +3,15 @@
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
+from services.api.accounts import audit
+from services.api.accounts.dependencies import AUTH_RESPONSES, Admin, CurrentUser, require
+from services.api.accounts.scope import check_student, course_scope
+from services.api.accounts.tokens import Principal
 from services.api.context import ApiContext, Context
 from services.api.errors import ApiError, not_found
 from services.api.gallery_broadcast import BROADCAST_HEADER, UNCHANGED
@@ -34,7 +38,10 @@ from services.common.students import (
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/students", tags=["students"])
+router = APIRouter(prefix="/students", tags=["students"], responses=AUTH_RESPONSES)
+
+# Enrollment and edits: an admin, or a teacher of a course the student is on.
+Editor = Annotated[Principal, Depends(require("admin", "teacher"))]
 
 NOT_FOUND: Responses = {404: {"model": ErrorOut, "description": "No such student"}}
 CONFLICT: Responses = {409: {"model": ErrorOut, "description": "Another student has this number"}}
@@ -59,12 +66,13 @@ def _taken(student_number: str) -> ApiError:
     summary="Add a student",
     responses={**CONFLICT, 422: {"model": ErrorOut}},
 )
-def add_student(body: StudentIn, context: Context) -> StudentOut:
+def add_student(body: StudentIn, admin: Admin, context: Context) -> StudentOut:
     try:
         with context.engine.begin() as connection:
             if find_student_by_number(connection, body.student_number) is not None:
                 raise _taken(body.student_number)
             student = create_student(connection, body.student_number, body.name)
+            audit.record(connection, admin, "student.create", "student", student.id)
     except IntegrityError as error:  # a concurrent insert won the race
         raise _taken(body.student_number) from error
     logger.info("student %d created", student.id)
@@ -73,24 +81,28 @@ def add_student(body: StudentIn, context: Context) -> StudentOut:
 
 @router.get("", response_model=StudentPage, summary="List or search students, by name")
 def list_students(
+    principal: CurrentUser,
     context: Context,
     query: Annotated[str, Query(max_length=200, description="Part of a name or number, any case")] = "",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> StudentPage:
+    """A teacher sees the students on their courses' rosters only."""
     with context.engine.connect() as connection:
-        students, total = search_students(connection, query.strip(), page, page_size)
+        scope = course_scope(connection, principal)
+        students, total = search_students(connection, query.strip(), page, page_size, scope)
     return StudentPage(
         items=[StudentOut.model_validate(s) for s in students], total=total, page=page, page_size=page_size
     )
 
 
 @router.get("/{student_id}", response_model=StudentOut, summary="One student", responses=NOT_FOUND)
-def read_student(student_id: int, context: Context) -> StudentOut:
+def read_student(student_id: int, principal: CurrentUser, context: Context) -> StudentOut:
     with context.engine.connect() as connection:
         student = get_student(connection, student_id)
-    if student is None:
-        raise not_found("student", student_id)
+        if student is None:
+            raise not_found("student", student_id)
+        check_student(connection, principal, student_id)
     return StudentOut.model_validate(student)
 
 
@@ -100,10 +112,15 @@ def read_student(student_id: int, context: Context) -> StudentOut:
     summary="Change a student's number or name",
     responses={**NOT_FOUND, **CONFLICT},
 )
-def edit_student(student_id: int, body: StudentPatch, context: Context) -> StudentOut:
+def edit_student(student_id: int, body: StudentPatch, editor: Editor, context: Context) -> StudentOut:
     try:
         with context.engine.begin() as connection:
+            if get_student(connection, student_id) is None:
+                raise not_found("student", student_id)
+            check_student(connection, editor, student_id)
             student = update_student(connection, student_id, body.student_number, body.name)
+            changed = ", ".join(sorted(body.model_dump(exclude_none=True))) or "nothing"
+            audit.record(connection, editor, "student.change", "student", student_id, detail=changed)
     except IntegrityError as error:
         raise _taken(body.student_number or "") from error
     if student is None:
@@ -120,10 +137,13 @@ def edit_student(student_id: int, body: StudentPatch, context: Context) -> Stude
     "to reload their gallery.",
     responses={**NOT_FOUND, 204: {"description": "Deleted", "headers": BROADCAST_DOC}},
 )
-def delete_student(student_id: int, context: Context) -> Response:
+def delete_student(student_id: int, admin: Admin, context: Context) -> Response:
     with context.engine.begin() as connection:
         if not erase_student(connection, student_id):
             raise not_found("student", student_id)
+        audit.record(
+            connection, admin, "student.erase", "student", student_id, detail="photos and encodings erased"
+        )
     logger.info("student %d deleted, biometric data erased", student_id)
     broadcast = context.gallery.announce(f"student {student_id} deleted", student_id)
     return Response(status_code=204, headers={BROADCAST_HEADER: broadcast})
@@ -146,18 +166,18 @@ def delete_student(student_id: int, context: Context) -> Response:
 async def upload_photos(
     student_id: int,
     photos: Annotated[list[UploadFile], File(description="One or more photos (JPEG, PNG, ...)")],
+    editor: Editor,
     context: Context,
 ) -> JSONResponse:
     # Database and broker calls block: they run on the thread pool, as in the plain `def` routes.
-    if not await run_in_threadpool(_is_active, context, student_id):
-        raise not_found("student", student_id)
+    await run_in_threadpool(_check_enrollable, context, editor, student_id)
     results = [
         await context.photos.check(upload.filename or f"photo {number}", upload)
         for number, upload in enumerate(photos, start=1)
     ]
     accepted = [r for r in results if isinstance(r, AcceptedPhoto)]
     rejected = [r for r in results if isinstance(r, RejectedPhoto)]
-    stored, photo_count = await run_in_threadpool(_store, context, student_id, accepted)
+    stored, photo_count = await run_in_threadpool(_store, context, editor, student_id, accepted)
     broadcast = UNCHANGED
     if stored:
         logger.info("student %d: %d photo(s) enrolled", student_id, stored)
@@ -176,12 +196,16 @@ async def upload_photos(
     return JSONResponse(body.model_dump(mode="json"), status_code=201, headers=headers)
 
 
-def _is_active(context: ApiContext, student_id: int) -> bool:
+def _check_enrollable(context: ApiContext, editor: Principal, student_id: int) -> None:
     with context.engine.connect() as connection:
-        return get_student(connection, student_id) is not None
+        if get_student(connection, student_id) is None:
+            raise not_found("student", student_id)
+        check_student(connection, editor, student_id)
 
 
-def _store(context: ApiContext, student_id: int, accepted: list[AcceptedPhoto]) -> tuple[int, int]:
+def _store(
+    context: ApiContext, editor: Principal, student_id: int, accepted: list[AcceptedPhoto]
+) -> tuple[int, int]:
     """Store the accepted photos; (how many were new, the student's photo count)."""
     stored = 0
     with context.engine.begin() as connection:
@@ -190,6 +214,10 @@ def _store(context: ApiContext, student_id: int, accepted: list[AcceptedPhoto]) 
         for result in accepted:
             photo = result.photo
             stored += add_face_encoding(connection, student_id, photo)
+        if stored:
+            audit.record(
+                connection, editor, "student.enroll", "student", student_id, detail=f"{stored} photo(s) added"
+            )
         student = get_student(connection, student_id)
     assert student is not None
     return stored, student.photo_count

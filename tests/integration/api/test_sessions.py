@@ -197,7 +197,13 @@ def test_courses_are_created_listed_and_given_a_roster(client: TestClient) -> No
     response = client.post("/courses", json={"code": "CS101", "name": "Computing"})
     assert response.status_code == 201
     course = response.json()
-    assert course == {"id": course["id"], "code": "CS101", "name": "Computing", "student_ids": []}
+    assert course == {
+        "id": course["id"],
+        "code": "CS101",
+        "name": "Computing",
+        "student_ids": [],
+        "teacher_ids": [],
+    }
     client.post("/courses", json={"code": "AA100", "name": "Art"})
 
     response = client.put(
