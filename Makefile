@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 RECOGNIZERS ?= 2
 ARGS ?=
 
-.PHONY: install run test lint unit bench accuracy definitions fast-dlib
+.PHONY: install run test lint unit bench accuracy evaluate definitions fast-dlib
 
 $(STAMP): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -44,6 +44,13 @@ bench: install
 # Accuracy on a folder of labeled photos, <identity>/<photo> (default: the shared faces).
 accuracy: install
 	$(PY) -m bench.accuracy $(or $(FOLDER),../shared/faces) --png artifacts/accuracy.png --json artifacts/accuracy.json $(ARGS)
+
+# A whole synthetic lesson (bench/lessons, cached by SEED in artifacts/lessons/) through the real
+# system with 1, 2 and 4 recognizers at 1x and 2x, side by side; ARGS="--help" for options.
+evaluate: install
+	$(PY) -m bench.lessons --preset full --seed $(or $(SEED),1) --out artifacts/lessons
+	$(PY) -m bench.evaluate --lesson artifacts/lessons/full-seed$(or $(SEED),1) --recognizers 1,2,4 --speed 1,2 \
+		--min-face-px $(or $(MIN_FACE_PX),40) --json artifacts/evaluate.json $(ARGS)
 
 # Optional: dlib compiled for this CPU against OpenBLAS, ~6x faster encodings (10-15 min once).
 fast-dlib: install

@@ -1,0 +1,1 @@
+"""Evaluate a whole lesson through the real system: `python -m bench.evaluate --help`."""

@@ -1,0 +1,3 @@
+from bench.evaluate.cli import main
+
+main()

@@ -1,0 +1,3 @@
+from bench.lessons.cli import main
+
+main()
