@@ -2,12 +2,19 @@
 
 Two kinds of failure, so pages can say which: `ApiUnreachableError` (no answer at all: the API is
 down or the URL is wrong) and `ApiRefusedError` (the API answered with an error and its reason).
+
+Every call is made as someone (docs/auth-contract.md): `ApiClient.as_user(token)` gives a view of
+the one shared connection pool that sends `Authorization: Bearer <token>`, the signed-in person's
+session token. The dashboard has no key of its own: the bare client can only reach `/health` and
+`POST /auth/login`.
 """
 
+import copy
 import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -25,11 +32,12 @@ class ApiUnreachableError(Exception):
 class ApiRefusedError(Exception):
     """An error answer: its status, its one-sentence `detail`, and the whole JSON body."""
 
-    def __init__(self, status: int, detail: str, body: Any = None) -> None:
+    def __init__(self, status: int, detail: str, body: Any = None, retry_after_s: int | None = None) -> None:
         super().__init__(f"API answered {status}: {detail}")
         self.status = status
         self.detail = detail
         self.body = body
+        self.retry_after_s = retry_after_s  # from Retry-After, on a 429
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,15 @@ class PhotoUpload:
 
 
 @dataclass(frozen=True)
+class SignedIn:
+    """What POST /auth/login answers: the session token, when it expires, and who it is."""
+
+    token: str
+    expires_at: datetime
+    user: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Download:
     content: bytes
     filename: str
@@ -75,6 +92,11 @@ def _detail(response: httpx.Response) -> tuple[str, Any]:
     return str(detail or response.reason_phrase or "no reason given"), body
 
 
+def _retry_after(response: httpx.Response) -> int | None:
+    value = response.headers.get("retry-after", "").strip()
+    return int(value) if value.isdigit() else None
+
+
 def _filename(response: httpx.Response, default: str) -> str:
     disposition = response.headers.get("content-disposition", "")
     for part in disposition.split(";"):
@@ -87,31 +109,111 @@ def _filename(response: httpx.Response, default: str) -> str:
 
 
 class ApiClient:
-    """Thread-safe (one httpx.Client, pooled connections), shared by every request thread."""
+    """Thread-safe (one httpx.Client, pooled connections), shared by every request thread.
+
+    The client made by the app carries no token; `as_user(token)` is the same pool speaking for
+    one person, made afresh for each request from that person's session.
+    """
 
     def __init__(self, base_url: str, timeout_s: float = 30.0, transport: httpx.BaseTransport | None = None):
         self.base_url = base_url.rstrip("/")
         self._client = httpx.Client(
             base_url=self.base_url, timeout=httpx.Timeout(timeout_s, connect=5.0), transport=transport
         )
+        self._token: str | None = None
 
     def close(self) -> None:
         self._client.close()
 
-    def _request(self, method: str, path: str, *, ok: Sequence[int] = (), **kwargs: Any) -> httpx.Response:
+    def as_user(self, token: str) -> "ApiClient":
+        """This client's connection pool, every call carrying `Authorization: Bearer <token>`."""
+        if not token:
+            raise ValueError("an API call on someone's behalf needs their token")
+        view = copy.copy(self)
+        view._token = token
+        return view
+
+    @property
+    def signed_in(self) -> bool:
+        return self._token is not None
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        ok: Sequence[int] = (),
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        headers = dict(headers or {})
+        if self._token is not None:
+            headers["Authorization"] = f"Bearer {self._token}"
         try:
-            response = self._client.request(method, path, **kwargs)
+            response = self._client.request(method, path, headers=headers, **kwargs)
         except httpx.TransportError as error:
             reason = str(error) or type(error).__name__
             logger.warning("%s %s: API unreachable at %s (%s)", method, path, self.base_url, reason)
             raise ApiUnreachableError(self.base_url, reason) from error
         if response.is_error and response.status_code not in ok:
             detail, body = _detail(response)
-            raise ApiRefusedError(response.status_code, detail, body)
+            raise ApiRefusedError(response.status_code, detail, body, _retry_after(response))
         return response
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self._request(method, path, **kwargs).json()
+
+    # Accounts (docs/auth-contract.md)
+
+    def login(self, username: str, password: str, client_address: str | None = None) -> SignedIn:
+        """POST /auth/login. `client_address` is the browser's, for the API's per-address limit
+        (every login reaches the API from the dashboard's own address)."""
+        headers = {"X-Forwarded-For": client_address} if client_address else None
+        body = self._json(
+            "POST", "/auth/login", json={"username": username, "password": password}, headers=headers
+        )
+        expires_at = datetime.fromisoformat(str(body["expires_at"]))
+        if expires_at.tzinfo is None:
+            expires_at = expires_at.replace(tzinfo=UTC)
+        return SignedIn(str(body["token"]), expires_at, dict(body["user"]))
+
+    def logout(self) -> None:
+        self._request("POST", "/auth/logout")
+
+    def me(self) -> dict[str, Any]:
+        return dict(self._json("GET", "/auth/me"))
+
+    def users(self) -> list[dict[str, Any]]:
+        return list(self._json("GET", "/users"))
+
+    def create_user(self, username: str, display_name: str, role: str, password: str) -> dict[str, Any]:
+        body = {"username": username, "display_name": display_name, "role": role, "password": password}
+        return dict(self._json("POST", "/users", json=body))
+
+    def update_user(self, user_id: int, **changes: Any) -> dict[str, Any]:
+        """PATCH /users/{id} with any of display_name, role, password, disabled."""
+        return dict(self._json("PATCH", f"/users/{user_id}", json=changes))
+
+    def tokens(self) -> list[dict[str, Any]]:
+        return list(self._json("GET", "/tokens"))
+
+    def create_token(self, name: str, role: str) -> dict[str, Any]:
+        """The new token's record, with the secret itself under "token" (given this once only)."""
+        return dict(self._json("POST", "/tokens", json={"name": name, "role": role}))
+
+    def revoke_token(self, token_id: int) -> None:
+        self._request("DELETE", f"/tokens/{token_id}")
+
+    def audit(self, page: int = 1, page_size: int = 50) -> dict[str, Any]:
+        return dict(self._json("GET", "/audit", params={"page": page, "page_size": page_size}))
+
+    # Courses
+
+    def courses(self) -> list[dict[str, Any]]:
+        return list(self._json("GET", "/courses"))
+
+    def set_course_teachers(self, course_id: int, user_ids: Sequence[int]) -> dict[str, Any]:
+        return dict(self._json("PUT", f"/courses/{course_id}/teachers", json={"user_ids": list(user_ids)}))
 
     # Health, cameras
 

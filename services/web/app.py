@@ -1,5 +1,8 @@
 """The Flask app factory: `create_app(settings)` for the server, `create_app(settings, test_config,
-api=..., hub=...)` for tests. No network at creation: the live consumer is started by __main__."""
+api=..., hub=...)` for tests. No network at creation: the live consumer is started by __main__.
+
+Every page but /login, /health and the static files needs a signed-in person (auth_pages), and
+every API call is made with that person's token (identity.user_api)."""
 
 import logging
 from collections.abc import Mapping
@@ -9,8 +12,11 @@ from flask import Flask, Response, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from services.web import csrf
+from services.web import csrf, identity
+from services.web.admin_pages import bp as admin_bp
 from services.web.api_client import ApiClient, ApiRefusedError, ApiUnreachableError
+from services.web.auth_pages import api_signed_us_out, machine_url, require_sign_in
+from services.web.auth_pages import bp as auth_bp
 from services.web.context import EXTENSION, WebContext
 from services.web.hub import LiveHub
 from services.web.live_pages import bp as live_bp
@@ -51,7 +57,11 @@ def create_app(
         MAX_CONTENT_LENGTH=settings.web_max_upload_mb * 1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # Behind TLS, WEB_COOKIE_SECURE=true: the cookie (which holds the API token) never goes in clear.
+        SESSION_COOKIE_SECURE=settings.web_cookie_secure,
     )
+    # The cookie lasts as long as the API token it holds (and no longer than Flask's own limit).
+    app.session_interface = identity.TokenCookieSessions()
     if test_config:
         app.config.update(test_config)
     app.extensions[EXTENSION] = WebContext(
@@ -60,10 +70,15 @@ def create_app(
         hub=hub or hub_for(settings),
     )
     app.jinja_env.globals["timezone"] = settings.timezone
+    # First the sign-in guard, then the form token: anonymous requests learn nothing more.
+    app.before_request(require_sign_in)
     csrf.init_app(app)
+    app.context_processor(lambda: {"user": identity.current_user()})
+    app.register_blueprint(auth_bp)
     app.register_blueprint(live_bp)
     app.register_blueprint(students_bp)
     app.register_blueprint(sessions_bp)
+    app.register_blueprint(admin_bp)
     _register_errors(app)
     app.after_request(_security_headers)
     return app
@@ -77,7 +92,7 @@ def _security_headers(response: Response) -> Response:
 
 
 def _wants_json() -> bool:
-    return request.path.endswith(".json") or request.path == "/health"
+    return machine_url()
 
 
 def _error(status: int, title: str, message: str, retry_s: int | None = None) -> ResponseReturnValue:
@@ -95,6 +110,10 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(ApiRefusedError)
     def api_error(error: ApiRefusedError) -> ResponseReturnValue:
+        if error.status == 401:
+            return api_signed_us_out()
+        if error.status == 403:
+            return _error(403, "Not allowed", f"Not allowed: {error.detail}.")
         if error.status == 404:
             return _error(404, "Not found", error.detail)
         logger.warning("%s %s: %s", request.method, request.path, error)

@@ -1,9 +1,11 @@
-"""What every request handler shares: the settings, the API client and the live hub."""
+"""What every request handler shares: the settings, the API client and the live hub; and the
+API as the signed-in person sees it."""
 
 from dataclasses import dataclass
 
 from flask import current_app
 
+from services.web import identity
 from services.web.api_client import ApiClient
 from services.web.hub import LiveHub
 from services.web.settings import WebSettings
@@ -21,3 +23,9 @@ class WebContext:
 def web() -> WebContext:
     context: WebContext = current_app.extensions[EXTENSION]
     return context
+
+
+def user_api() -> ApiClient:
+    """The API client speaking for the signed-in person: their token on every call, never a
+    key of the dashboard's own (the sign-in guard made sure someone is signed in)."""
+    return web().api.as_user(identity.token())

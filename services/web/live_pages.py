@@ -7,7 +7,7 @@ from flask import Blueprint, Response, jsonify, render_template
 
 from services.web import sse, views
 from services.web.api_client import ApiRefusedError, ApiUnreachableError
-from services.web.context import web
+from services.web.context import user_api, web
 from services.web.hub import TooManyClientsError
 
 logger = logging.getLogger(__name__)
@@ -17,7 +17,7 @@ bp = Blueprint("live", __name__)
 
 def _state(session_id: int) -> dict[str, Any]:
     context = web()
-    attendance = context.api.session_attendance(session_id)
+    attendance = user_api().session_attendance(session_id)  # the API refuses a session not theirs
     camera_id = attendance["session"].get("camera_id", "")
     return views.live_state(attendance, context.hub.recent(camera_id), context.settings.tz)
 
@@ -35,7 +35,7 @@ def _live_page(states: list[dict[str, Any]], follow_current: bool) -> str:
 @bp.get("/")
 def index() -> str:
     """Every camera's current session; the page reloads itself when that set changes."""
-    sessions = web().api.current_sessions()
+    sessions = user_api().current_sessions()
     return _live_page([_state(int(s["id"])) for s in sessions], follow_current=True)
 
 
@@ -53,7 +53,7 @@ def session_state(session_id: int) -> Response:
 
 @bp.get("/sessions/current.json")
 def current_sessions() -> Response:
-    ids = sorted(int(s["id"]) for s in web().api.current_sessions())
+    ids = sorted(int(s["id"]) for s in user_api().current_sessions())
     response = jsonify(session_ids=ids)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -3,12 +3,14 @@ by this server, so browsers never need to reach the API)."""
 
 import logging
 from datetime import date
+from typing import Any
 
 from flask import Blueprint, Response, render_template, request
 from werkzeug.exceptions import BadRequest
 
 from services.web import views
-from services.web.context import web
+from services.web.api_client import ApiClient, ApiRefusedError
+from services.web.context import user_api, web
 
 logger = logging.getLogger(__name__)
 
@@ -25,20 +27,30 @@ def _day() -> date:
         raise BadRequest(f"Not a date: {given!r} (expected YYYY-MM-DD).") from error
 
 
+def _cameras(api: ApiClient) -> list[dict[str, Any]]:
+    """The camera filter's choices; without them (a role that may not list cameras) the page still works."""
+    try:
+        return api.cameras()
+    except ApiRefusedError as error:
+        if error.status != 403:
+            raise
+        return []
+
+
 @bp.get("")
 def index() -> str:
     day = _day()
     camera_id = request.args.get("camera_id", "").strip()
-    api, tz = web().api, web().settings.tz
+    api, tz = user_api(), web().settings.tz
     sessions = [views.session_summary(s, tz) for s in api.sessions(day.isoformat(), camera_id or None)]
     return render_template(
-        "sessions.html", sessions=sessions, day=day.isoformat(), camera_id=camera_id, cameras=api.cameras()
+        "sessions.html", sessions=sessions, day=day.isoformat(), camera_id=camera_id, cameras=_cameras(api)
     )
 
 
 @bp.get("/<int:session_id>")
 def show(session_id: int) -> str:
-    attendance = web().api.session_attendance(session_id)
+    attendance = user_api().session_attendance(session_id)
     tz = web().settings.tz
     students = [views.roster_line(s, tz) for s in attendance.get("students", [])]
     return render_template(
@@ -52,7 +64,7 @@ def show(session_id: int) -> str:
 
 @bp.get("/<int:session_id>/attendance.csv")
 def attendance_csv(session_id: int) -> Response:
-    download = web().api.session_csv(session_id)
+    download = user_api().session_csv(session_id)
     return Response(
         download.content,
         mimetype="text/csv",

@@ -19,9 +19,13 @@ class WebSettings(BaseServiceSettings, BrokerSettings):
     web_api_url: str = Field("http://127.0.0.1:8000", pattern=r"^https?://", description="the REST API")
     # Seconds; uploads of several photos are analysed by the API before it answers.
     web_api_timeout_s: float = Field(60.0, gt=0, le=600)
-    # Signs the session cookie (flash messages, form tokens). The default is random per
-    # process: fine with one process, but forms open across a restart must be resubmitted.
+    # Signs the session cookie (the signed-in person's API token, flash messages, form tokens).
+    # The default is random per process: fine with one process, but a restart signs everyone
+    # out and forms open across it must be resubmitted.
     web_secret_key: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
+    # The session cookie is sent over HTTPS only: set it when the dashboard is behind TLS
+    # (a reverse proxy), or browsers will never send it back over plain HTTP and nobody can sign in.
+    web_cookie_secure: bool = False
     # Recent recognitions kept and shown per camera on the live page.
     web_feed_size: int = Field(20, ge=1, le=500)
     # Events waiting for one slow live client; beyond, its oldest are dropped and it resyncs.

@@ -5,6 +5,10 @@ page that answers the form shows what became of each photo, with the API's reaso
 one it refused. Answering directly (no redirect) keeps those per-photo results out of the
 cookie; a resubmitted form is harmless (a duplicate number is refused, a photo sent twice is
 stored once).
+
+Who may do what (identity.PERMISSIONS): adding and deleting students is an admin's, adding
+photos also a teacher's (for the students on their courses; the API checks which); a viewer
+only reads. The forms a role may not use are not shown, and their URLs answer 403.
 """
 
 import logging
@@ -14,15 +18,17 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import FileStorage
 
-from services.web import views
+from services.web import identity, views
 from services.web.api_client import ApiRefusedError, ApiUnreachableError, PhotoUpload
-from services.web.context import web
+from services.web.context import user_api, web
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("students", __name__, url_prefix="/students")
 
 PAGE_SIZE = 50
+# Beyond any real list; a page number past it (say 10**20) is read as this one, not sent on.
+MAX_PAGE = 1_000_000
 
 
 def _photos(files: list[FileStorage]) -> list[tuple[str, bytes, str]]:
@@ -36,8 +42,8 @@ def _photos(files: list[FileStorage]) -> list[tuple[str, bytes, str]]:
 
 def _list_page(form: dict[str, str] | None = None, status: int = 200) -> ResponseReturnValue:
     query = request.args.get("q", "").strip()
-    page = max(1, request.args.get("page", 1, type=int) or 1)
-    result = web().api.students(query=query, page=page, page_size=PAGE_SIZE)
+    page = max(1, min(request.args.get("page", 1, type=int) or 1, MAX_PAGE))
+    result = user_api().students(query=query, page=page, page_size=PAGE_SIZE)
     total = int(result.get("total", 0))
     return (
         render_template(
@@ -56,7 +62,7 @@ def _list_page(form: dict[str, str] | None = None, status: int = 200) -> Respons
 def _student_page(
     student_id: int, upload: PhotoUpload | None = None, upload_error: str = "", status: int = 200
 ) -> ResponseReturnValue:
-    api = web().api
+    api = user_api()
     student = api.student(student_id)
     tz = web().settings.tz
     marks: list[dict[str, Any]] = []
@@ -89,6 +95,7 @@ def index() -> ResponseReturnValue:
 
 @bp.post("")
 def create() -> ResponseReturnValue:
+    identity.require("students.create")
     form = {
         "student_number": request.form.get("student_number", "").strip(),
         "name": request.form.get("name", "").strip(),
@@ -98,7 +105,7 @@ def create() -> ResponseReturnValue:
         return _list_page(form, 400)
     photos = _photos(request.files.getlist("photos"))
     try:
-        student = web().api.create_student(form["student_number"], form["name"])
+        student = user_api().create_student(form["student_number"], form["name"])
     except ApiRefusedError as error:
         if error.status not in (409, 422):
             raise
@@ -113,7 +120,7 @@ def _upload(student_id: int, photos: list[tuple[str, bytes, str]]) -> ResponseRe
     if not photos:
         return _student_page(student_id)
     try:
-        upload = web().api.add_photos(student_id, photos)
+        upload = user_api().add_photos(student_id, photos)
     except (ApiRefusedError, ApiUnreachableError) as error:
         # The student exists; say why the photos are missing rather than losing the page.
         return _student_page(student_id, upload_error=f"Photos not added: {error}")
@@ -134,6 +141,7 @@ def show(student_id: int) -> ResponseReturnValue:
 
 @bp.post("/<int:student_id>/photos")
 def add_photos(student_id: int) -> ResponseReturnValue:
+    identity.require("students.enroll")
     photos = _photos(request.files.getlist("photos"))
     if not photos:
         flash("Choose at least one photo.", "error")
@@ -143,13 +151,15 @@ def add_photos(student_id: int) -> ResponseReturnValue:
 
 @bp.get("/<int:student_id>/delete")
 def confirm_delete(student_id: int) -> ResponseReturnValue:
-    return render_template("student_delete.html", student=web().api.student(student_id))
+    identity.require("students.delete")
+    return render_template("student_delete.html", student=user_api().student(student_id))
 
 
 @bp.post("/<int:student_id>/delete")
 def delete(student_id: int) -> ResponseReturnValue:
-    student = web().api.student(student_id)
-    web().api.delete_student(student_id)
+    identity.require("students.delete")
+    student = user_api().student(student_id)
+    user_api().delete_student(student_id)
     logger.info("deleted student %d", student_id)
     flash(f"Deleted {student['name']} ({student['student_number']}): photos and face data erased.", "ok")
     return redirect(url_for("students.index"))

@@ -1,90 +1,28 @@
-"""Pages and JSON routes with a fake API behind httpx.MockTransport (no network, no broker)."""
+"""Pages and JSON routes with a fake API behind httpx.MockTransport (no network, no broker),
+signed in as an admin (tests/unit/web/fakes.py; sign-in itself is tested in test_auth.py)."""
 
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
 from services.common.settings import describe
-from services.web.api_client import ApiClient
-from services.web.app import create_app
 from services.web.hub import LiveHub
 from services.web.settings import WebSettings
-
-SESSION = {
-    "id": 4,
-    "name": "Maths",
-    "camera_id": "cam1",
-    "course_id": None,
-    "starts_at": "2026-03-02T07:00:00+00:00",
-    "ends_at": "2026-03-02T08:00:00+00:00",
-    "is_default": False,
-}
-ATTENDANCE = {
-    "session": SESSION,
-    "expected": 1,
-    "present": 1,
-    "students": [
-        {"student_id": 1, "student_number": "S1", "student_name": "Ada <b>", "status": "present",
-         "first_seen_at": "2026-03-02T07:03:00+00:00", "last_seen_at": "2026-03-02T07:04:00+00:00"},
-    ],
-}  # fmt: skip
-STUDENT = {
-    "id": 1,
-    "student_number": "S1",
-    "name": "Ada",
-    "photo_count": 0,
-    "created_at": "2026-03-02T07:00:00Z",
-}
-
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-def fake_api(overrides: dict[tuple[str, str], Handler] | None = None) -> Handler:
-    routes: dict[tuple[str, str], Handler] = {
-        ("GET", "/sessions/current"): lambda r: httpx.Response(200, json=[SESSION]),
-        ("GET", "/sessions/4/attendance"): lambda r: httpx.Response(200, json=ATTENDANCE),
-        ("GET", "/sessions/4/attendance.csv"): lambda r: httpx.Response(
-            200, content=b"attendance_id\n", headers={"content-disposition": 'attachment; filename="s4.csv"'}
-        ),
-        ("GET", "/students"): lambda r: httpx.Response(200, json={"items": [STUDENT], "total": 1}),
-        ("GET", "/students/1"): lambda r: httpx.Response(200, json=STUDENT),
-        ("GET", "/students/1/attendance"): lambda r: httpx.Response(200, json=[]),
-        ("POST", "/students"): lambda r: httpx.Response(201, json=STUDENT),
-        ("DELETE", "/students/1"): lambda r: httpx.Response(204),
-        ("GET", "/health"): lambda r: httpx.Response(200, json={"status": "ok"}),
-        **(overrides or {}),
-    }
-
-    def handle(request: httpx.Request) -> httpx.Response:
-        route = routes.get((request.method, request.url.path))
-        if route is None:
-            return httpx.Response(404, json={"detail": f"no {request.url.path} here"})
-        return route(request)
-
-    return handle
-
-
-def make_app(handler: Handler) -> Flask:
-    settings = WebSettings(timezone="Europe/Paris", web_api_url="http://api.test")
-    api = ApiClient(settings.web_api_url, transport=httpx.MockTransport(handler))
-    return create_app(settings, {"TESTING": True}, api=api, hub=LiveHub())
+from tests.unit.web.fakes import fake_api, form_token, make_app, plant_session, signed_in_client
 
 
 @pytest.fixture
 def client() -> Iterator[FlaskClient]:
-    yield make_app(fake_api()).test_client()
+    yield signed_in_client(make_app(fake_api()))
 
 
 def csrf(client: FlaskClient, path: str = "/students") -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True))
-    assert match
-    return match.group(1)
+    return form_token(client, path)
 
 
 def test_live_page_shows_the_current_session_in_local_time(client: FlaskClient) -> None:
@@ -114,6 +52,7 @@ def test_api_down_shows_where_it_was_expected_not_a_500() -> None:
         raise httpx.ConnectError("Connection refused", request=request)
 
     client = make_app(refuse).test_client()
+    plant_session(client)  # signed in before the API went away
     page = client.get("/students")
     assert page.status_code == 503
     assert "API unreachable at http://api.test (Connection refused)" in page.get_data(as_text=True)
@@ -155,8 +94,8 @@ def test_refused_photos_show_their_reasons_next_to_their_names() -> None:
         "rejected": [{"filename": "noise.jpg", "reason": "no face found"}],
         "photo_count": 0,
     }
-    app = make_app(fake_api({("POST", "/students/1/photos"): lambda r: httpx.Response(422, json=body)}))
-    client = app.test_client()
+    app = make_app(fake_api({("POST", "/students/1/photos"): lambda r, user: httpx.Response(422, json=body)}))
+    client = signed_in_client(app)
     data = {
         "csrf_token": csrf(client),
         "student_number": "S1",
@@ -170,13 +109,17 @@ def test_refused_photos_show_their_reasons_next_to_their_names() -> None:
     assert "1 of 1 photo(s) refused" in page
 
 
-def test_a_taken_number_keeps_the_form(client: FlaskClient) -> None:
+def test_a_taken_number_keeps_the_form() -> None:
     app = make_app(
         fake_api(
-            {("POST", "/students"): lambda r: httpx.Response(409, json={"detail": "number S1 is taken"})}
+            {
+                ("POST", "/students"): lambda r, user: httpx.Response(
+                    409, json={"detail": "number S1 is taken"}
+                )
+            }
         )
     )
-    client = app.test_client()
+    client = signed_in_client(app)
     data = {"csrf_token": csrf(client), "student_number": "S1", "name": "Ada Again"}
     response = client.post("/students", data=data)
     assert response.status_code == 409
@@ -199,7 +142,7 @@ def test_too_many_live_pages_is_a_503_the_page_retries() -> None:
     hub: LiveHub = app.extensions["attendance_web"].hub
     for _ in range(hub.max_clients):
         hub.subscribe()
-    response = app.test_client().get("/events")
+    response = signed_in_client(app).get("/events")
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "10"
 
