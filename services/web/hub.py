@@ -4,14 +4,18 @@ Pure logic (no pika, no Flask): the RabbitMQ consumer thread calls `publish`, ea
 Server-Sent Events stream reads its own `Subscription`. A subscription is a bounded queue:
 a slow client loses its oldest events (and is told to resync from a snapshot) but never
 slows the consumer or the other clients.
+
+The consumer receives every camera's events; each subscription lets through only what its
+person may see (`Visible`: the sessions the API gave them, each with its camera and time span).
 """
 
 import itertools
 import logging
 import threading
 from collections import deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -34,22 +38,113 @@ def resync_event(reason: str) -> LiveEvent:
     return LiveEvent("resync", {"reason": reason})
 
 
+# Events about the stream itself, for everyone: they carry no attendance data.
+STREAM_EVENTS = frozenset({"broker", "resync"})
+
+
+@dataclass(frozen=True)
+class VisibleSession:
+    id: int
+    camera_id: str
+    starts_at: datetime | None
+    ends_at: datetime | None
+
+    def covers(self, camera_id: str, at: datetime | None) -> bool:
+        """A sighting on this session's camera during it (a camera serves one class after another)."""
+        if camera_id != self.camera_id:
+            return False
+        if at is None:
+            return False
+        return (self.starts_at is None or at >= self.starts_at) and (
+            self.ends_at is None or at < self.ends_at
+        )
+
+
+@dataclass(frozen=True)
+class Visible:
+    """The sessions one live client may see, as the API listed them for its signed-in person.
+
+    An event about a session (`session_id`) passes if that session is one of them; a sighting on
+    a camera (`camera_id` and `at`) if it happened on one of their cameras during one of them.
+    Events about the stream itself (broker status, resync) pass; anything else does not.
+    """
+
+    sessions: tuple[VisibleSession, ...] = ()
+
+    @classmethod
+    def from_api(cls, sessions: Iterable[Mapping[str, Any]]) -> "Visible":
+        return cls(
+            tuple(
+                VisibleSession(
+                    id=int(s["id"]),
+                    camera_id=str(s.get("camera_id", "")),
+                    starts_at=_moment(s.get("starts_at")),
+                    ends_at=_moment(s.get("ends_at")),
+                )
+                for s in sessions
+            )
+        )
+
+    @property
+    def session_ids(self) -> frozenset[int]:
+        return frozenset(s.id for s in self.sessions)
+
+    def allows(self, event: LiveEvent) -> bool:
+        data = event.data
+        if "session_id" in data:
+            return data["session_id"] in self.session_ids
+        if "camera_id" in data:
+            at = _moment(data.get("at"))
+            return any(s.covers(str(data["camera_id"]), at) for s in self.sessions)
+        return event.name in STREAM_EVENTS
+
+    def covers(self, camera_id: str, at: Any) -> bool:
+        moment = _moment(at)
+        return any(s.covers(camera_id, moment) for s in self.sessions)
+
+
+def _moment(value: Any) -> datetime | None:
+    """An ISO 8601 time (naive means UTC) as an aware datetime; None if absent or unreadable."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str) and value:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 class TooManyClientsError(Exception):
     """Every thread meant for live clients is taken."""
 
 
 class Subscription:
-    """One browser's queue of pending events: bounded, dropping the oldest when full."""
+    """One browser's queue of pending events: bounded, dropping the oldest when full.
 
-    def __init__(self, max_events: int) -> None:
+    With `visible`, only the events its person may see are queued (None: every event, for
+    tools and tests that watch the whole hub).
+    """
+
+    def __init__(self, max_events: int, visible: Visible | None = None) -> None:
         self._events: deque[LiveEvent] = deque(maxlen=max_events)
         self._ready = threading.Condition()
         self._dropped = 0
         self.dropped_total = 0
         self.closed = False
+        self.visible = visible
+
+    def set_visible(self, visible: Visible) -> None:
+        """What the person may see changed (a session began or ended, a course changed hands)."""
+        with self._ready:
+            self.visible = visible
 
     def put(self, event: LiveEvent) -> None:
         with self._ready:
+            if self.visible is not None and not self.visible.allows(event):
+                return
             if len(self._events) == self._events.maxlen:
                 self._dropped += 1
                 self.dropped_total += 1
@@ -148,8 +243,8 @@ class LiveHub:
 
     # Clients
 
-    def subscribe(self) -> Subscription:
-        subscription = Subscription(self.client_queue_size)
+    def subscribe(self, visible: Visible | None = None) -> Subscription:
+        subscription = Subscription(self.client_queue_size, visible)
         with self._lock:
             if len(self._clients) >= self.max_clients:
                 raise TooManyClientsError(f"{len(self._clients)} live clients already connected")

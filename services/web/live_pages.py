@@ -1,25 +1,54 @@
-"""The live page (current sessions, or one session), its JSON snapshot, the event stream, /health."""
+"""The live page (current sessions, or one session), its JSON snapshot, the event stream, /health.
+
+What a person sees live is what the API lets them read: the page and its snapshot come from
+the API with their token, and their event stream is filtered (hub.Visible) to the sessions the
+API lists for them: the ones the page shows (`/events?session=<id>`, each checked with
+GET /sessions/{id}), or else their current ones (GET /sessions/current). The consumer itself
+receives every camera's events, as before.
+"""
 
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, render_template
+from flask import Blueprint, Response, jsonify, render_template, request
 
 from services.web import sse, views
-from services.web.api_client import ApiRefusedError, ApiUnreachableError
+from services.web.api_client import ApiClient, ApiRefusedError, ApiUnreachableError
 from services.web.context import user_api, web
-from services.web.hub import TooManyClientsError
+from services.web.hub import TooManyClientsError, Visible
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("live", __name__)
 
+# Sessions one event stream may follow by id (each is checked with the API).
+MAX_STREAM_SESSIONS = 20
+
 
 def _state(session_id: int) -> dict[str, Any]:
     context = web()
     attendance = user_api().session_attendance(session_id)  # the API refuses a session not theirs
-    camera_id = attendance["session"].get("camera_id", "")
-    return views.live_state(attendance, context.hub.recent(camera_id), context.settings.tz)
+    session = attendance["session"]
+    camera_id = str(session.get("camera_id", ""))
+    # The camera's feed, but only what it saw during this session: a camera serves one class
+    # after another, and the class before may be someone else's.
+    during = Visible.from_api([session])
+    recent = [entry for entry in context.hub.recent(camera_id) if during.covers(camera_id, entry.get("at"))]
+    return views.live_state(attendance, recent, context.settings.tz)
+
+
+def visible_sessions(api: ApiClient, session_ids: list[int]) -> Visible:
+    """What a stream may carry: the given sessions the person may read, or else their current ones."""
+    if not session_ids:
+        return Visible.from_api(api.current_sessions())
+    sessions = []
+    for session_id in sorted(set(session_ids))[:MAX_STREAM_SESSIONS]:
+        try:
+            sessions.append(api.session(session_id))
+        except ApiRefusedError as error:
+            if error.status not in (403, 404):
+                raise
+    return Visible.from_api(sessions)
 
 
 def _live_page(states: list[dict[str, Any]], follow_current: bool) -> str:
@@ -61,10 +90,24 @@ def current_sessions() -> Response:
 
 @bp.get("/events")
 def events() -> Response:
-    """Server-Sent Events: one long response per open live page, holding one server thread."""
+    """Server-Sent Events: one long response per open live page, holding one server thread.
+
+    Only the events of the sessions the signed-in person may see (module docstring)."""
     context = web()
+    api = user_api()  # made now: the stream outlives the request and its context
+    wanted = request.args.getlist("session", type=int)
+    visible = visible_sessions(api, wanted)  # a 401 here signs the person out (app.py)
+
+    def refresh() -> Visible | None:
+        try:
+            return visible_sessions(api, wanted)
+        except ApiRefusedError as error:
+            if error.status == 401:
+                return None
+            raise
+
     try:
-        subscription = context.hub.subscribe()
+        subscription = context.hub.subscribe(visible)
     except TooManyClientsError as error:
         logger.warning("refused a live client: %s", error)
         return Response(
@@ -74,7 +117,7 @@ def events() -> Response:
             headers={"Retry-After": "10"},
         )
     return Response(
-        sse.stream(context.hub, subscription, context.settings.web_sse_keepalive_s),
+        sse.stream(context.hub, subscription, context.settings.web_sse_keepalive_s, refresh, sse.REFRESH_S),
         mimetype="text/event-stream",
         # no-transform and X-Accel-Buffering: proxies must pass each event on at once.
         headers={"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"},

@@ -1,6 +1,8 @@
 // The live page: on every (re)connection of the event stream, re-fetch each session's snapshot
 // (so nothing missed while disconnected is lost), then apply events on top of it.
-// The elements built here mirror templates/macros.html.
+// The elements built here mirror templates/macros.html. The stream carries only the sessions
+// the signed-in person may see; once they are signed out (401, or a `signed_out` event), the page
+// goes to the login page, which brings them back here afterwards.
 "use strict";
 
 (() => {
@@ -14,6 +16,11 @@
   let loading = 0; // snapshots on their way
   let replay = []; // marks received meanwhile: a snapshot may predate them, so they are applied again
   let retry = null; // one pending retry at most, however many resyncs failed
+
+  function signedOut() {
+    const here = window.location.pathname + window.location.search;
+    window.location.assign(here === "/" ? "/login" : `/login?next=${encodeURIComponent(here)}`);
+  }
 
   function setIndicator(state, text) {
     document.body.dataset.live = state;
@@ -61,6 +68,7 @@
 
   async function loadSnapshot(panel) {
     const response = await fetch(`/sessions/${panel.dataset.sessionId}/state.json`, { cache: "no-store" });
+    if (response.status === 401) signedOut();
     if (!response.ok) throw new Error(`snapshot: HTTP ${response.status}`);
     render(panel, await response.json());
   }
@@ -120,6 +128,7 @@
     if (!("followCurrent" in page.dataset)) return;
     try {
       const response = await fetch("/sessions/current.json", { cache: "no-store" });
+      if (response.status === 401) signedOut();
       if (!response.ok) return;
       const { session_ids: ids } = await response.json();
       const shown = [...panels.keys()].map(Number).sort((a, b) => a - b);
@@ -129,8 +138,25 @@
     }
   }
 
+  // A page of given sessions follows those; the front page, the person's current sessions.
+  function streamUrl() {
+    if ("followCurrent" in page.dataset) return "/events";
+    const ids = [...panels.keys()].map((id) => `session=${encodeURIComponent(id)}`);
+    return ids.length ? `/events?${ids.join("&")}` : "/events";
+  }
+
+  // A refused stream may mean a signed-out person: the snapshot's answer says which.
+  async function checkSignedIn() {
+    try {
+      const response = await fetch("/sessions/current.json", { cache: "no-store" });
+      if (response.status === 401) signedOut();
+    } catch (error) {
+      console.warn("could not reach the dashboard:", error);
+    }
+  }
+
   function connect() {
-    const source = new EventSource("/events");
+    const source = new EventSource(streamUrl());
     source.addEventListener("open", () => {
       resync();
       followCurrent();
@@ -138,7 +164,14 @@
     source.addEventListener("error", () => {
       setIndicator("offline", "Reconnecting…");
       // The browser retries by itself, except after a refusal (e.g. 503): then we do.
-      if (source.readyState === EventSource.CLOSED) setTimeout(connect, 5000);
+      if (source.readyState === EventSource.CLOSED) {
+        checkSignedIn();
+        setTimeout(connect, 5000);
+      }
+    });
+    source.addEventListener("signed_out", () => {
+      source.close();
+      signedOut();
     });
     source.addEventListener("broker", (event) => {
       const broker = JSON.parse(event.data);
