@@ -10,13 +10,12 @@ import numpy as np
 
 from bench.benchmark.measure import Throughput
 from services.capture.service import encode_frame
-from services.common.messages import FaceRecognized, FrameCaptured
+from services.common.messages import FrameCaptured
 from services.faces.engine import build_analyzer
 from services.faces.matching import Gallery, Identity, Matcher, is_confident
 from services.faces.settings import RecognitionSettings
 from services.recognizer.service import FrameRecognizer
 from services.recognizer.settings import RecognizerSettings
-from services.recognizer.tracking import FaceTracker
 
 
 def naive_loop(
@@ -61,13 +60,9 @@ def system_in_process(
     settings = RecognizerSettings()
     gallery = Gallery.from_rows((Identity(i + 1, name, name), enc) for i, (name, enc) in enumerate(known))
     matcher = Matcher(gallery, settings.recognizer_tolerance, settings.recognizer_margin)
-    tracker = FaceTracker(
-        refresh_s=settings.recognizer_track_refresh_s if tracking else 0,
-        max_gap_s=settings.recognizer_track_max_gap_s,
-        min_iou=settings.recognizer_track_min_iou,
-        keep_tolerance=settings.recognizer_track_keep_tolerance,
-        unknown_refresh_s=settings.recognizer_track_unknown_refresh_s,
-    )
+    tracker = settings.tracker()
+    if not tracking:  # every face encoded in every frame
+        tracker.refresh_s = tracker.unknown_refresh_s = 0
     worker = FrameRecognizer(build_analyzer(**settings.analyzer_options()), lambda: matcher, "bench", tracker)
     jpegs = [encode_frame(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), 1280, 85)[0] for rgb in frames]
     start_at = datetime.now(UTC)
@@ -82,14 +77,14 @@ def system_in_process(
             width=frames[0].shape[1],
             height=frames[0].shape[0],
         )
-        events = worker.recognize(meta, jpeg)
-        names = {e.student_number for e in events if isinstance(e, FaceRecognized)}
-        faces += len(events)
+        result = worker.recognize(meta, jpeg)
+        names = {identity.student_number for identity in result.named}
+        faces += result.faces
         target_frames += target in names
         others |= names - {target}
     label = "one worker in-process" + ("" if tracking else ", no tracking")
-    result = Throughput(
+    throughput = Throughput(
         label, time.perf_counter() - started, len(frames), faces, target_frames, sorted(others)
     )
-    result.extra = {"tracked_faces": worker.stats.tracked}
-    return result
+    throughput.extra = {"encoded_faces": worker.stats.encoded}
+    return throughput

@@ -3,13 +3,20 @@
 Live sources are drained continuously and sampled by wall clock, so a published frame is
 always the newest one; files are sampled by their own timestamps, so a file at 30 fps and a
 camera at 30 fps yield the same frames per second of action.
+
+A live frame is stamped with the wall clock. A frame of a video file is stamped with the
+file's own time: CAPTURE_MEDIA_START (default: when capture started) plus the frame's position
+in the file, whatever the pace or speed, so tracking, the recorder's vote and the session a
+mark belongs to follow the lesson, not how fast it is processed; a recorded lesson can be
+processed later into the session it belongs to by setting CAPTURE_MEDIA_START to when it
+was filmed. A looping file keeps counting from where the previous pass ended.
 """
 
 import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import cv2
@@ -63,6 +70,9 @@ class CaptureLoop:
         self.last_frame_at: datetime | None = None
         self._status: str = "streaming"
         self._next_heartbeat = 0.0
+        self.media_start: datetime = settings.capture_media_start or utc_now()
+        self._media_offset_s = 0.0  # where this pass of a looping file starts in media time
+        self._media_end_s = 0.0  # the latest media time published, for the next pass to follow
 
     def run(self) -> int:
         """Publish frames until the source ends (CAPTURE_AT_END=stop) or `stop` is set; returns the count."""
@@ -115,10 +125,12 @@ class CaptureLoop:
         period = 1.0 / fps if fps > 0 else 0.0
         started = self.clock()
         next_sample = 0.0  # media time (files) or clock time (live) of the next frame to keep
+        self._media_offset_s = self._media_end_s + (period or 0.0) if self.seq else 0.0
         while not self.stop.is_set():
             frame = source.read()
             if frame is None:
                 return True
+            media_at: datetime | None = None
             if source.live or frame.media_time_s is None:
                 now = self.clock()
                 if now < next_sample:
@@ -134,9 +146,11 @@ class CaptureLoop:
                     delay = started + media_time / self.settings.capture_speed - self.clock()
                     if delay > 0:
                         self.sink.sleep(delay)
+                self._media_end_s = self._media_offset_s + media_time
+                media_at = self.media_start + timedelta(seconds=self._media_end_s)
             if self.settings.capture_pace == "fast":
                 self._wait_for_room()
-            self._publish(frame.image)
+            self._publish(frame.image, media_at)
             self._heartbeat()
         return False
 
@@ -150,21 +164,22 @@ class CaptureLoop:
                 return
             self.sink.sleep(0.02)
 
-    def _publish(self, image: np.ndarray) -> None:
+    def _publish(self, image: np.ndarray, media_at: datetime | None) -> None:
+        """Publish one frame, stamped with its media time (files) or the wall clock (live)."""
         jpeg, width, height = encode_frame(
             image, self.settings.capture_max_width, self.settings.capture_jpeg_quality
         )
-        captured_at = utc_now()
+        now = utc_now()
         frame = FrameCaptured(
             camera_id=self.settings.camera_id,
             seq=self.seq,
-            captured_at=captured_at,
+            captured_at=media_at or now,
             width=width,
             height=height,
         )
         self.sink.publish_frame(frame, jpeg)
         self.seq += 1
-        self.last_frame_at = captured_at
+        self.last_frame_at = now  # the camera is alive: wall time, whatever the frame's own time
 
     def _heartbeat(self, force: bool = False) -> None:
         now = self.clock()

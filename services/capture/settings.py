@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import AwareDatetime, Field, field_validator
 
 from services.common.settings import CAMERA_ID_PATTERN, BaseServiceSettings, BrokerSettings
 
@@ -34,6 +34,10 @@ class CaptureSettings(BaseServiceSettings, BrokerSettings):
     # In fast pace, wait while this many frames are already waiting for a recognizer.
     capture_max_backlog: int = Field(2, ge=1, le=1000)
     capture_heartbeat_s: float = Field(5.0, gt=0, le=300)
+    # A video file's frames are stamped with this moment plus their position in the file
+    # (ISO 8601 with an offset, e.g. 2026-09-07T08:30:00+02:00 for a lesson filmed then);
+    # unset: when capture started. Live cameras always use the clock.
+    capture_media_start: AwareDatetime | None = None
 
     @field_validator("capture_source")
     @classmethod

@@ -76,26 +76,44 @@ class _FaceEvent(Message):
     worker: str = Field(max_length=100)
 
 
+class TrackEvidence(BaseModel):
+    """Why a track carries its name (services.faces.decision): how many fresh looks agreed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    fresh: NonNegativeInt  # looks in the decision window
+    agreeing: NonNegativeInt  # of them, naming this student by the strict rule
+    best_distance: Distance
+    mean_distance: Distance
+    margin: Distance | None = None  # the thinnest among the agreeing looks
+    tier: Literal["confident", "check"]
+
+
 class FaceRecognized(_FaceEvent):
-    """A face matched an enrolled student within the tolerance and the margin."""
+    """A fresh look at a face whose track is named: the track's decision names this student."""
 
     kind: Literal["face.recognized"] = "face.recognized"
     student_id: PositiveInt
     student_number: str = Field(max_length=64)
     student_name: str = Field(max_length=200)
-    distance: Distance
+    distance: Distance  # measured on this frame's encoding
     # Distance to the second-best student minus `distance`; None with one student enrolled.
     margin: Distance | None = None
-    # True when the name was carried over from the same face in a recent frame (no new
-    # encoding); distance and margin are then those of that face's last encoding.
+    # Obsolete: events once carried a name over from an earlier frame's encoding. Every event
+    # is now a fresh encoding; kept so messages of the previous version still validate.
     tracked: bool = False
+    track_id: uuid.UUID | None = None
+    evidence: TrackEvidence | None = None
 
 
 class FaceUnknown(_FaceEvent):
-    """A face that matched no enrolled student confidently enough to be named."""
+    """A fresh look at a face whose track names nobody (yet): unknown, or not sure enough."""
 
     kind: Literal["face.unknown"] = "face.unknown"
     best_distance: Distance | None = None
+    track_id: uuid.UUID | None = None
+    # The student this face is closest to, for a person to review; never a name by itself.
+    candidate_id: PositiveInt | None = None
 
 
 IdentityEvent = FaceRecognized | FaceUnknown

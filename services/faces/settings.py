@@ -1,9 +1,10 @@
 """How faces are found and named (environment variables of the same names); shared by the
 recognizer workers, enrollment and the API."""
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from services.common.settings import BaseServiceSettings
+from services.faces.decision import DecisionRule
 
 # Chosen from measured distances (README, "Choosing the tolerance"): through this pipeline the
 # farthest two photos of one person in ../shared/faces are 0.545 apart, while two different
@@ -28,6 +29,32 @@ class RecognitionSettings(BaseServiceSettings):
     recognizer_encode_jitters: int = Field(1, ge=1, le=100)
     # Faces smaller than this (pixels, shorter side) are not encoded: too few pixels to name anyone.
     recognizer_min_face_px: int = Field(0, ge=0, le=1000)
+
+    # A track is named when this many of its last RECOGNIZER_CONFIRM_WINDOW fresh encodings name
+    # the same student by the rule above, and none names anybody else (services/faces/decision.py).
+    recognizer_confirm_agree: int = Field(2, ge=1, le=20)
+    recognizer_confirm_window: int = Field(4, ge=1, le=50)
+    # A name whose agreeing encodings average farther than this, or whose thinnest margin is
+    # under RECOGNIZER_CHECK_MARGIN, is marked "check" for a person to confirm.
+    recognizer_check_distance: float = Field(0.50, gt=0.0, lt=1.0)
+    recognizer_check_margin: float = Field(0.08, ge=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _window_holds_the_agreement(self) -> "RecognitionSettings":
+        if self.recognizer_confirm_agree > self.recognizer_confirm_window:
+            raise ValueError(
+                f"RECOGNIZER_CONFIRM_AGREE ({self.recognizer_confirm_agree}) cannot exceed "
+                f"RECOGNIZER_CONFIRM_WINDOW ({self.recognizer_confirm_window})"
+            )
+        return self
+
+    def decision_rule(self) -> DecisionRule:
+        return DecisionRule(
+            agree=self.recognizer_confirm_agree,
+            window=self.recognizer_confirm_window,
+            check_distance=self.recognizer_check_distance,
+            check_margin=self.recognizer_check_margin,
+        )
 
     def analyzer_options(self) -> dict[str, int]:
         return {

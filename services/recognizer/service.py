@@ -9,21 +9,43 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from services.common import topology
-from services.common.messages import FaceRecognized, FaceUnknown, FrameAnalyzed, FrameCaptured
+from services.common.messages import FaceRecognized, FaceUnknown, FrameAnalyzed, FrameCaptured, TrackEvidence
 from services.common.transport import Delivery, Handled, Outgoing
+from services.faces.decision import Decision
 from services.faces.engine import FaceAnalyzer, InvalidImageError, decode_image
-from services.faces.matching import Matcher
-from services.recognizer.tracking import FaceTracker, Named
+from services.faces.matching import Identity, Matcher
+from services.recognizer.tracking import FaceTracker
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    events: list[FaceRecognized | FaceUnknown]  # one per fresh encoding
+    faces: int  # faces followed in the frame
+    named: list[Identity]  # who the faces on a named track are
+
+
+def _evidence(decision: Decision) -> TrackEvidence:
+    assert decision.tier is not None and decision.best_distance is not None
+    return TrackEvidence(
+        fresh=decision.fresh,
+        agreeing=decision.agreeing,
+        best_distance=decision.best_distance,
+        mean_distance=decision.mean_distance
+        if decision.mean_distance is not None
+        else decision.best_distance,
+        margin=decision.margin,
+        tier=decision.tier,
+    )
 
 
 @dataclass
 class WorkerStats:
     frames: int = 0
     faces: int = 0
-    recognized: int = 0
-    tracked: int = 0  # recognized without a new encoding
+    encoded: int = 0  # faces encoded (each an identity event); the others followed their track
+    recognized: int = 0  # faces on a named track
     unknown: int = 0
     rejected_frames: int = 0
     busy_s: float = 0.0
@@ -40,13 +62,14 @@ class FrameRecognizer:
         self.analyzer = analyzer
         self.matcher = matcher
         self.worker_id = worker_id
-        self.tracker = tracker or FaceTracker(refresh_s=0)
+        self.tracker = tracker or FaceTracker()
         self.stats = WorkerStats()
         self._stats_lock = threading.Lock()
         self._tracked_matcher: Matcher | None = None
 
-    def recognize(self, frame: FrameCaptured, jpeg: bytes) -> list[FaceRecognized | FaceUnknown]:
-        """Name every face in the frame. Raises InvalidImageError for a corrupt frame."""
+    def recognize(self, frame: FrameCaptured, jpeg: bytes) -> FrameResult:
+        """Follow every face of the frame on its track; one identity event per fresh encoding.
+        Raises InvalidImageError for a corrupt frame."""
         rgb = decode_image(jpeg)
         matcher = self.matcher()
         if matcher is not self._tracked_matcher:  # the gallery changed: names may no longer hold
@@ -54,45 +77,43 @@ class FrameRecognizer:
             self._tracked_matcher = matcher
         boxes = self.analyzer.faces_to_encode(rgb)
         at = frame.captured_at
-        tracks = self.tracker.continuing(frame.camera_id, at, boxes)
-        to_encode = [b for b, t in zip(boxes, tracks, strict=True) if self.tracker.needs_encoding(t, at)]
-        matches = iter(matcher.match(self.analyzer.encode(rgb, to_encode)) if to_encode else [])
+        tracks = self.tracker.step(frame.camera_id, at, boxes)
+        to_encode = [t for t in tracks if self.tracker.needs_encoding(t, at)]
+        encodings = self.analyzer.encode(rgb, [t.box for t in to_encode])
         events: list[FaceRecognized | FaceUnknown] = []
-        named_faces: list[Named] = []
-        for box, track in zip(boxes, tracks, strict=True):
+        for track, match in zip(to_encode, matcher.match(encodings), strict=True):
+            decision = self.tracker.observe(track, match, at)
             common = {
                 "camera_id": frame.camera_id,
                 "frame_seq": frame.seq,
                 "captured_at": at,
-                "box": box,
+                "box": track.box,
                 "worker": self.worker_id,
+                "track_id": track.id,
             }
-            best_distance: float | None
-            if track is not None and not self.tracker.needs_encoding(track, at):
-                named: Named | None = self.tracker.carry(track, box, at)
-                best_distance = track.distance
-            else:
-                match = next(matches)
-                named = self.tracker.resolve(track, box, match, at)
-                best_distance = match.best_distance
-            if named is not None:
-                named_faces.append(named)
-            if named is None or named.track.identity is None:
-                events.append(FaceUnknown(best_distance=best_distance, **common))
+            if decision.identity is None or match.best_distance is None:
+                candidate = decision.candidate or match.closest
+                events.append(
+                    FaceUnknown(
+                        best_distance=match.best_distance,
+                        candidate_id=candidate.student_id if candidate else None,
+                        **common,
+                    )
+                )
                 continue
             events.append(
                 FaceRecognized(
-                    student_id=named.track.identity.student_id,
-                    student_number=named.track.identity.student_number,
-                    student_name=named.track.identity.name,
-                    distance=named.track.distance,
-                    margin=named.track.margin,
-                    tracked=not named.strict,
+                    student_id=decision.identity.student_id,
+                    student_number=decision.identity.student_number,
+                    student_name=decision.identity.name,
+                    distance=match.best_distance,
+                    margin=match.margin,
+                    evidence=_evidence(decision),
                     **common,
                 )
             )
-        self.tracker.update(frame.camera_id, at, named_faces, tracks)
-        return events
+        named = [t.decision.identity for t in tracks if t.decision is not None and t.decision.identity]
+        return FrameResult(events, faces=len(tracks), named=named)
 
     def handle(self, deliveries: list[Delivery]) -> list[Handled]:
         return [self._handle_one(delivery) for delivery in deliveries]
@@ -101,7 +122,7 @@ class FrameRecognizer:
         started = time.perf_counter()
         try:
             frame = FrameCaptured.model_validate(dict(delivery.headers))
-            events = self.recognize(frame, delivery.body)
+            result = self.recognize(frame, delivery.body)
         except (ValidationError, InvalidImageError) as error:
             if isinstance(error, ValidationError) and error.title != FrameCaptured.__name__:
                 raise  # our own event failed validation: a bug, not a bad frame
@@ -110,21 +131,21 @@ class FrameRecognizer:
             reason = error.errors()[0]["msg"] if isinstance(error, ValidationError) else str(error)
             return Handled(rejected=f"bad frame: {reason}")
         elapsed = time.perf_counter() - started
-        recognized = sum(isinstance(e, FaceRecognized) for e in events)
+        events = result.events
         with self._stats_lock:
             self.stats.frames += 1
-            self.stats.faces += len(events)
-            self.stats.recognized += recognized
-            self.stats.unknown += len(events) - recognized
-            self.stats.tracked += sum(isinstance(e, FaceRecognized) and e.tracked for e in events)
+            self.stats.faces += result.faces
+            self.stats.encoded += len(events)
+            self.stats.recognized += len(result.named)
+            self.stats.unknown += result.faces - len(result.named)
             self.stats.busy_s += elapsed
         analyzed = FrameAnalyzed(
             camera_id=frame.camera_id,
             frame_seq=frame.seq,
             captured_at=frame.captured_at,
             worker=self.worker_id,
-            faces=len(events),
-            recognized=recognized,
+            faces=result.faces,
+            recognized=len(result.named),
             elapsed_ms=round(elapsed * 1000, 2),
         )
         summary = Outgoing(
@@ -136,13 +157,12 @@ class FrameRecognizer:
         with self._stats_lock:
             s = self.stats
             logger.info(
-                "frames %d (%.1f ms each), faces %d: %d recognized (%d by tracking), %d unknown; "
-                "%d bad frames",
+                "frames %d (%.1f ms each), faces %d (%d encoded): %d on a named track, %d not; %d bad frames",
                 s.frames,
                 1000 * s.busy_s / max(s.frames, 1),
                 s.faces,
+                s.encoded,
                 s.recognized,
-                s.tracked,
                 s.unknown,
                 s.rejected_frames,
             )

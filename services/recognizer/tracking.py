@@ -1,28 +1,31 @@
-"""Short-term face tracking inside one worker: fewer encodings, steadier names.
+"""Face tracks inside one worker: who a face is is decided over its track, not per frame.
 
-An encoding costs ~75 ms, detection ~18 ms (PERFORMANCE-NOTES.md), and a student in front
-of a camera shows the same face in the same place frame after frame. A detected face whose
-box overlaps (IoU >= `min_iou`) a face this worker named in a frame at most `max_gap_s`
-earlier continues that face's track:
-- within `refresh_s` of the track's last encoding it keeps the name with no encoding at all;
-- after that it is encoded again. A confident match (the normal rule) renames or confirms
-  the track. A match that is not confident but still has the track's student as the closest,
-  within `keep_tolerance`, keeps the name (hysteresis: a head turned away for a moment does
-  not make a student unknown). Anything else ends the track: the face is unknown.
-A face that is clearly nobody (farther than `keep_tolerance` from every student) starts an
-unknown track, re-checked only every `unknown_refresh_s`: a visitor standing in view costs
-an encoding twice a second, not in every frame, while a face close to a name (between the
-tolerance and `keep_tolerance`) is still encoded in every frame, each a chance to name it.
-Safety: a face that starts a named track is always named by the strict rule, so strangers
-never inherit a name; events named by a track say `tracked=true` and the recorder's vote
-counts only strictly named sightings; a gallery change forgets every track.
+A worker receives every frame of the cameras routed to it, in order (services.common.topology:
+camera affinity), so it can follow a face from frame to frame. A detected face continues the
+track whose box it overlaps most (IoU >= `min_iou`, one to one) in the camera's previous frame;
+otherwise it starts a new track. A track ends as soon as a frame of its camera shows no face
+in its place (`max_misses` frames, default none), or after `max_gap_s` of media time without
+a frame of that camera, so a name never moves to the next person who sits there.
+
+Encodings are what cost (~75 ms each, docs/performance-notes.md), so a track is encoded:
+- in every frame until its decision (services.faces.decision) names a student;
+- once named, every `refresh_s` to re-verify it: a look that names somebody else, or whose
+  closest student is someone else or farther than `keep_tolerance`, ends the name and the
+  track starts deciding again from that look;
+- a track with a full window and still no name, every `unknown_refresh_s` (a visitor standing
+  in view costs a couple of encodings a second, not one per frame).
+Every identity event is one fresh encoding of a track, with the distance measured in that
+frame (never a carried one) and the track's evidence; frames in between publish nothing but
+the frame summary.
 """
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from services.common.messages import FaceBox
-from services.faces.matching import Identity, Match
+from services.faces.decision import Decision, DecisionRule
+from services.faces.matching import Match
 
 
 def iou(a: FaceBox, b: FaceBox) -> float:
@@ -37,43 +40,37 @@ def iou(a: FaceBox, b: FaceBox) -> float:
 @dataclass
 class Track:
     box: FaceBox
-    identity: Identity | None  # None: a face that is clearly nobody enrolled
-    distance: float | None  # of the track's last encoding
-    margin: float | None
-    seen_at: datetime
-    encoded_at: datetime
+    seen_at: datetime  # media time of the last frame that showed this face
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    misses: int = 0  # frames of its camera since, without its face
+    matches: list[Match] = field(default_factory=list)  # fresh looks, the newest last
+    encoded_at: datetime | None = None
+    decision: Decision | None = None
 
-
-@dataclass(frozen=True)
-class Named:
-    """A face's outcome for this frame: its track (whose identity None means unknown), and
-    whether the strict rule named it in this frame (a vote) or its track did."""
-
-    track: Track
-    strict: bool
+    @property
+    def named(self) -> bool:
+        return self.decision is not None and self.decision.identity is not None
 
 
 @dataclass
 class FaceTracker:
+    rule: DecisionRule = field(default_factory=DecisionRule)
     refresh_s: float = 1.0
-    max_gap_s: float = 0.5
-    min_iou: float = 0.3
-    keep_tolerance: float = 0.60
     unknown_refresh_s: float = 0.5
+    max_gap_s: float = 1.5
+    min_iou: float = 0.3
+    max_misses: int = 0
+    keep_tolerance: float = 0.60
     _tracks: dict[str, list[Track]] = field(default_factory=dict)
 
-    @property
-    def enabled(self) -> bool:
-        return self.refresh_s > 0
-
-    def continuing(self, camera_id: str, at: datetime, boxes: list[FaceBox]) -> list[Track | None]:
-        """For each box, the track it continues (greedy one-to-one by overlap), or None."""
-        if not self.enabled:
-            return [None] * len(boxes)
+    def step(self, camera_id: str, at: datetime, boxes: list[FaceBox]) -> list[Track]:
+        """The track of each box in this frame of the camera (continued or new); tracks whose
+        face is gone from its place, or whose camera was not seen for too long, end."""
         gap = timedelta(seconds=self.max_gap_s)
         live = [t for t in self._tracks.get(camera_id, []) if timedelta(0) <= at - t.seen_at <= gap]
         pairs = sorted(
             ((iou(box, track.box), b, t) for b, box in enumerate(boxes) for t, track in enumerate(live)),
+            key=lambda p: p[0],
             reverse=True,
         )
         chosen: list[Track | None] = [None] * len(boxes)
@@ -84,56 +81,69 @@ class FaceTracker:
             if chosen[b] is None and t not in used:
                 chosen[b] = live[t]
                 used.add(t)
-        return chosen
+        tracks = []
+        for box, continued in zip(boxes, chosen, strict=True):
+            track = continued or Track(box, at)
+            track.box, track.seen_at, track.misses = box, at, 0
+            tracks.append(track)
+        missed = [t for i, t in enumerate(live) if i not in used]
+        for track in missed:
+            track.misses += 1
+        self._tracks[camera_id] = [*tracks, *(t for t in missed if t.misses <= self.max_misses)]
+        return tracks
 
-    def needs_encoding(self, track: Track | None, at: datetime) -> bool:
-        if track is None:
+    def needs_encoding(self, track: Track, at: datetime) -> bool:
+        if track.encoded_at is None:
             return True
-        refresh = self.refresh_s if track.identity is not None else self.unknown_refresh_s
+        if track.named:
+            refresh = self.refresh_s
+        elif len(track.matches) < self.rule.window:
+            return True  # still deciding: every frame is a look
+        else:
+            refresh = self.unknown_refresh_s
         return at - track.encoded_at >= timedelta(seconds=refresh)
 
-    def carry(self, track: Track, box: FaceBox, at: datetime) -> Named:
-        """The track's name for a face that needs no encoding in this frame."""
-        track.box, track.seen_at = box, at
-        return Named(track, strict=False)
+    def observe(self, track: Track, match: Match, at: datetime) -> Decision:
+        """Add a fresh look to the track and decide again."""
+        track.encoded_at = at
+        previous = track.decision
+        was_named = previous is not None and previous.identity is not None
+        consistent = was_named and previous is not None and self._consistent(previous, match)
+        if was_named and not consistent:
+            track.matches = []  # the name does not carry over an inconsistent look
+        track.matches = [*track.matches, match][-self.rule.window :]
+        decision = self.rule.decide(track.matches)
+        if consistent and previous is not None and decision.identity is None:
+            decision = _keep(previous, decision)  # hysteresis: a turned head keeps the name
+        track.decision = decision
+        return decision
 
-    def resolve(self, track: Track | None, box: FaceBox, match: Match, at: datetime) -> Named | None:
-        """The outcome of a freshly encoded face, given the track it continues; None: unknown
-        and not worth tracking (close to a name: encode it again in the next frame)."""
-        if match.identity is not None and match.best_distance is not None:
-            if track is None or track.identity != match.identity:
-                track = Track(box, match.identity, match.best_distance, match.margin, at, at)
-            else:
-                track.distance, track.margin, track.encoded_at = match.best_distance, match.margin, at
-            track.box, track.seen_at = box, at
-            return Named(track, strict=True)
-        if (
-            track is not None
-            and match.closest == track.identity
+    def _consistent(self, decision: Decision, match: Match) -> bool:
+        if match.identity is not None:
+            return match.identity == decision.identity
+        return (
+            match.closest == decision.identity
             and match.best_distance is not None
             and match.best_distance <= self.keep_tolerance
-        ):
-            track.distance, track.margin, track.encoded_at = match.best_distance, match.margin, at
-            track.box, track.seen_at = box, at
-            return Named(track, strict=False)
-        if match.best_distance is None or match.best_distance > self.keep_tolerance:
-            return Named(Track(box, None, match.best_distance, None, at, at), strict=False)  # clearly nobody
-        return None
-
-    def update(self, camera_id: str, at: datetime, named: list[Named], continued: list[Track | None]) -> None:
-        """Keep this frame's named faces, and older tracks no face of this frame continued
-        (they may reappear in the next frame); a continued track that lost its name ends."""
-        if not self.enabled:
-            return
-        gap = timedelta(seconds=self.max_gap_s)
-        current = [n.track for n in named]
-        done = [*current, *(t for t in continued if t is not None)]
-        older = [
-            t
-            for t in self._tracks.get(camera_id, [])
-            if at - t.seen_at <= gap and all(t is not d for d in done)
-        ]
-        self._tracks[camera_id] = [*current, *older]
+        )
 
     def forget(self) -> None:
         self._tracks.clear()
+
+    def live_tracks(self, camera_id: str) -> list[Track]:
+        return list(self._tracks.get(camera_id, []))
+
+
+def _keep(named: Decision, now: Decision) -> Decision:
+    """The named decision, with the evidence of the looks now in the window."""
+    return Decision(
+        identity=named.identity,
+        fresh=now.fresh,
+        agreeing=named.agreeing,
+        best_distance=named.best_distance,
+        mean_distance=named.mean_distance,
+        margin=named.margin,
+        tier=named.tier,
+        contested=False,
+        candidate=named.identity,
+    )

@@ -102,7 +102,6 @@ def test_a_stranger_in_the_clip_is_never_named_with_everyone_else_enrolled(faces
     from services.faces.matching import Gallery, Identity  # noqa: PLC0415
     from services.recognizer.service import FrameRecognizer  # noqa: PLC0415
     from services.recognizer.settings import RecognizerSettings  # noqa: PLC0415
-    from services.recognizer.tracking import FaceTracker  # noqa: PLC0415
 
     settings = RecognizerSettings()
     enroller = enrollment_analyzer()
@@ -114,14 +113,9 @@ def test_a_stranger_in_the_clip_is_never_named_with_everyone_else_enrolled(faces
     ]
     assert len(rows) == 36
     matcher = Matcher(Gallery.from_rows(rows), settings.recognizer_tolerance, settings.recognizer_margin)
-    tracker = FaceTracker(
-        settings.recognizer_track_refresh_s,
-        settings.recognizer_track_max_gap_s,
-        settings.recognizer_track_min_iou,
-        settings.recognizer_track_keep_tolerance,
-        settings.recognizer_track_unknown_refresh_s,
+    worker = FrameRecognizer(
+        build_analyzer(**settings.analyzer_options()), lambda: matcher, "test", settings.tracker()
     )
-    worker = FrameRecognizer(build_analyzer(**settings.analyzer_options()), lambda: matcher, "test", tracker)
     video = cv2.VideoCapture(str(faces_dir / "video" / "short_hamilton_clip.mp4"))
     start, seq, faces, named = datetime.now(UTC), 0, 0, []
     while True:
@@ -135,9 +129,9 @@ def test_a_stranger_in_the_clip_is_never_named_with_everyone_else_enrolled(faces
             width=image.shape[1],
             height=image.shape[0],
         )
-        events = worker.recognize(meta, cv2.imencode(".jpg", image)[1].tobytes())
-        faces += len(events)
-        named += [(seq, e.student_number) for e in events if isinstance(e, FaceRecognized)]
+        result = worker.recognize(meta, cv2.imencode(".jpg", image)[1].tobytes())
+        faces += result.faces
+        named += [(seq, e.student_number) for e in result.events if isinstance(e, FaceRecognized)]
         seq += 1
     assert seq == 275 and faces > 100
     assert named == []

@@ -1,4 +1,5 @@
 import threading
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -148,3 +149,61 @@ def test_frames_wider_than_the_limit_are_scaled_down_before_encoding() -> None:
     assert jpeg[:2] == b"\xff\xd8"
     _, width, height = encode_frame(np.zeros((360, 640, 3), np.uint8), max_width=1280, quality=80)
     assert (width, height) == (640, 360)
+
+
+@pytest.mark.parametrize("pace", ["fast", "realtime"])
+def test_a_files_frames_carry_its_own_time_in_both_paces(pace: str) -> None:
+    start = datetime(2026, 9, 7, 8, 30, tzinfo=UTC)
+    sink = RecordingSink(FakeClock())
+    run(
+        settings(capture_fps=5, capture_pace=pace, capture_speed=4, capture_media_start=start),
+        [FileSource(60)],
+        sink,
+    )
+    stamps = [(frame.captured_at - start).total_seconds() for frame, _ in sink.frames]
+    assert stamps == pytest.approx([i / 5 for i in range(10)], abs=1e-6)  # the file's 2 s, not the pace's
+
+
+def test_a_looping_file_keeps_counting_media_time() -> None:
+    start = datetime(2026, 9, 7, 8, 30, tzinfo=UTC)
+    sink = RecordingSink(FakeClock())
+    stop = threading.Event()
+    passes = iter([FileSource(30), FileSource(30)])
+
+    def open_source() -> FileSource:
+        source = next(passes, None)
+        if source is None:
+            stop.set()
+            return FileSource(0)
+        return source
+
+    loop = settings(capture_fps=5, capture_pace="fast", capture_at_end="loop", capture_media_start=start)
+    CaptureLoop(loop, open_source, sink, stop, clock=sink.clock).run()  # type: ignore[arg-type]
+    stamps = [frame.captured_at for frame, _ in sink.frames]
+    assert len(stamps) == 10
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)  # never back in time
+
+
+class LiveSource:
+    """A camera delivering `count` frames, then stopping."""
+
+    live = True
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def read(self) -> SourceFrame | None:
+        if self.count == 0:
+            return None
+        self.count -= 1
+        return SourceFrame(np.zeros((36, 64, 3), np.uint8), None)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_live_frame_carries_the_clock() -> None:
+    sink = RecordingSink(FakeClock())
+    before = datetime.now(UTC)
+    run(settings(capture_fps=0, capture_at_end="stop"), [LiveSource(3)], sink)
+    assert all(before <= frame.captured_at <= datetime.now(UTC) for frame, _ in sink.frames)

@@ -1,14 +1,17 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import cv2
 import numpy as np
+import pytest
 
 from services.common import topology
 from services.common.messages import FaceBox, FaceRecognized, FaceUnknown, FrameCaptured
 from services.common.transport import Delivery
+from services.faces.decision import DecisionRule
 from services.faces.engine import FaceAnalyzer, FaceDetector, FaceEncoder
 from services.faces.matching import Gallery, Identity, Matcher
 from services.recognizer.service import FrameRecognizer
+from services.recognizer.tracking import FaceTracker
 
 ADA = Identity(1, "S1", "Ada")
 ADA_ENCODING = np.full(128, 0.1)
@@ -25,8 +28,10 @@ class FirstIsAda(FaceEncoder):
 
 
 def recognizer() -> FrameRecognizer:
+    """A worker that names a track on its first look, for tests of routing and rejection."""
     matcher = Matcher(Gallery.from_rows([(ADA, ADA_ENCODING)]), tolerance=0.54, margin=0.05)
-    return FrameRecognizer(FaceAnalyzer(TwoFaces(), FirstIsAda()), lambda: matcher, "worker-1")
+    one_look = FaceTracker(rule=DecisionRule(agree=1, window=1))
+    return FrameRecognizer(FaceAnalyzer(TwoFaces(), FirstIsAda()), lambda: matcher, "worker-1", one_look)
 
 
 def frame_delivery(body: bytes) -> Delivery:
@@ -87,40 +92,52 @@ class OneFace(FaceDetector):
         return [FaceBox(top=0, right=20, bottom=20, left=0)]
 
 
-def test_with_tracking_a_named_face_is_encoded_once_then_carried() -> None:
-    from datetime import timedelta  # noqa: PLC0415
+def frames(worker: FrameRecognizer, count: int, step_ms: int = 200) -> list[FaceRecognized | FaceUnknown]:
+    start = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    events: list[FaceRecognized | FaceUnknown] = []
+    for n in range(count):
+        meta = FrameCaptured(
+            camera_id="c", seq=n, captured_at=start + timedelta(milliseconds=step_ms * n), width=64, height=32
+        )
+        events += worker.recognize(meta, jpeg()).events
+    return events
 
-    from services.recognizer.tracking import FaceTracker  # noqa: PLC0415
 
+def test_a_face_is_named_once_its_track_agrees_then_reverified_every_second() -> None:
     encoder = CountingEncoder([ADA_ENCODING])
     matcher = Matcher(Gallery.from_rows([(ADA, ADA_ENCODING)]), tolerance=0.54, margin=0.05)
-    worker = FrameRecognizer(
-        FaceAnalyzer(OneFace(), encoder), lambda: matcher, "w", FaceTracker(refresh_s=1.0)
-    )
-    start = datetime.now(UTC)
-    events = []
-    for n in range(5):
-        meta = FrameCaptured(
-            camera_id="c", seq=n, captured_at=start + timedelta(milliseconds=100 * n), width=64, height=32
-        )
-        events += worker.recognize(meta, jpeg())
-    assert encoder.calls == 1
-    assert [e.tracked for e in events] == [False, True, True, True, True]  # type: ignore[union-attr]
-    assert {e.student_id for e in events} == {1}  # type: ignore[union-attr]
+    tracker = FaceTracker(rule=DecisionRule(agree=2, window=4), refresh_s=1.0)
+    worker = FrameRecognizer(FaceAnalyzer(OneFace(), encoder), lambda: matcher, "w", tracker)
+    events = frames(worker, 7)  # 1.2 s at 5 frames/s
+    # Looks at frames 0, 1 (named there), then 6 (a second later): each event is a fresh encoding.
+    assert encoder.calls == 3
+    assert [type(e).__name__ for e in events] == ["FaceUnknown", "FaceRecognized", "FaceRecognized"]
+    assert [e.frame_seq for e in events] == [0, 1, 6]
+    assert len({e.track_id for e in events}) == 1
+    named = events[1]
+    assert isinstance(named, FaceRecognized) and named.evidence is not None
+    assert (named.evidence.fresh, named.evidence.agreeing, named.evidence.tier) == (2, 2, "confident")
+    assert named.distance == pytest.approx(0.0, abs=1e-3)  # measured on this frame's encoding
+
+
+def test_a_face_nobody_knows_reports_its_closest_candidate_and_no_name() -> None:
+    stranger = np.full(128, 0.16)  # 0.68 from Ada: outside the tolerance
+    matcher = Matcher(Gallery.from_rows([(ADA, ADA_ENCODING)]), tolerance=0.54, margin=0.05)
+    worker = FrameRecognizer(FaceAnalyzer(OneFace(), CountingEncoder([stranger])), lambda: matcher, "w")
+    events = frames(worker, 3)
+    assert events and all(isinstance(e, FaceUnknown) for e in events)
+    assert {e.candidate_id for e in events} == {1}  # type: ignore[union-attr]
 
 
 def test_tracked_names_are_dropped_when_the_gallery_changes() -> None:
-    from datetime import timedelta  # noqa: PLC0415
-
-    from services.recognizer.tracking import FaceTracker  # noqa: PLC0415
-
     encoder = CountingEncoder([ADA_ENCODING])
     galleries = [Matcher(Gallery.from_rows([(ADA, ADA_ENCODING)]), 0.54, 0.05)]
-    worker = FrameRecognizer(FaceAnalyzer(OneFace(), encoder), lambda: galleries[-1], "w", FaceTracker())
+    one_look = FaceTracker(rule=DecisionRule(agree=1, window=1))
+    worker = FrameRecognizer(FaceAnalyzer(OneFace(), encoder), lambda: galleries[-1], "w", one_look)
     start = datetime.now(UTC)
     meta = FrameCaptured(camera_id="c", seq=0, captured_at=start, width=64, height=32)
-    [first] = worker.recognize(meta, jpeg())
+    [first] = worker.recognize(meta, jpeg()).events
     galleries.append(Matcher(Gallery.from_rows([]), 0.54, 0.05))  # Ada was deleted
     later = meta.model_copy(update={"seq": 1, "captured_at": start + timedelta(milliseconds=100)})
-    [second] = worker.recognize(later, jpeg())
+    [second] = worker.recognize(later, jpeg()).events
     assert isinstance(first, FaceRecognized) and isinstance(second, FaceUnknown)

@@ -1,8 +1,12 @@
+"""Tracks and the per-track decision, as pure logic (no dlib): what a worker does with the
+boxes and matches of successive frames of one camera."""
+
 from datetime import UTC, datetime, timedelta
 
 from services.common.messages import FaceBox
+from services.faces.decision import DecisionRule
 from services.faces.matching import Identity, Match
-from services.recognizer.tracking import FaceTracker, Named, iou
+from services.recognizer.tracking import FaceTracker, Track, iou
 
 T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
 ADA = Identity(1, "S1", "Ada")
@@ -13,11 +17,12 @@ def box(left: int, top: int = 0, size: int = 100) -> FaceBox:
     return FaceBox(top=top, right=left + size, bottom=top + size, left=left)
 
 
-def ms(n: int) -> datetime:
-    return T0 + timedelta(milliseconds=n)
+def at(n: int) -> datetime:
+    """Frame n of a 5 frames/s camera."""
+    return T0 + timedelta(milliseconds=200 * n)
 
 
-def confident(identity: Identity, distance: float = 0.4) -> Match:
+def confident(identity: Identity, distance: float = 0.40) -> Match:
     return Match(identity, distance, 0.8, identity)
 
 
@@ -25,102 +30,110 @@ def doubtful(closest: Identity, distance: float) -> Match:
     return Match(None, distance, 0.9, closest)
 
 
-def step(
-    tracker: FaceTracker, at: datetime, boxes: list[FaceBox], matches: list[Match]
-) -> list[Named | None]:
-    """One frame as the worker runs it; `matches` are used in order for faces that need encoding."""
-    tracks = tracker.continuing("cam", at, boxes)
-    pending = iter(matches)
-    named: list[Named | None] = []
-    for b, track in zip(boxes, tracks, strict=True):
-        if track is not None and not tracker.needs_encoding(track, at):
-            named.append(tracker.carry(track, b, at))
-        else:
-            named.append(tracker.resolve(track, b, next(pending), at))
-    tracker.update("cam", at, [n for n in named if n], tracks)
-    return named
+def frame(tracker: FaceTracker, n: int, faces: list[tuple[FaceBox, Match]]) -> list[Track]:
+    """One frame as the worker runs it: the match of a face is used only if it is encoded."""
+    tracks = tracker.step("cam", at(n), [b for b, _ in faces])
+    for track, (_, match) in zip(tracks, faces, strict=True):
+        if tracker.needs_encoding(track, at(n)):
+            tracker.observe(track, match, at(n))
+    return tracks
 
 
 def test_iou() -> None:
     assert iou(box(0), box(0)) == 1.0
     assert iou(box(0), box(200)) == 0.0
-    assert round(iou(box(0), box(50)), 3) == round(5000 / 15000, 3)
+    assert 0.3 < iou(box(0), box(40)) < 0.5
 
 
-def test_a_new_face_needs_the_strict_rule_and_then_keeps_its_name_without_encoding() -> None:
-    tracker = FaceTracker()
-    [first] = step(tracker, T0, [box(0)], [confident(ADA)])
-    assert first is not None and first.strict and first.track.identity == ADA
-    [second] = step(tracker, ms(100), [box(10)], [])  # no match consumed: no encoding
-    assert second is not None and not second.strict and second.track.identity == ADA
+def test_a_track_is_named_only_when_enough_fresh_looks_agree() -> None:
+    tracker = FaceTracker(rule=DecisionRule(agree=2, window=4))
+    [first] = frame(tracker, 0, [(box(0), confident(ADA))])
+    assert not first.named  # one look is not enough
+    [second] = frame(tracker, 1, [(box(5), confident(ADA))])
+    assert second is first and second.named
+    assert second.decision is not None and second.decision.agreeing == 2
 
 
-def test_strangers_never_inherit_a_name() -> None:
-    tracker = FaceTracker()
-    [face] = step(tracker, T0, [box(0)], [doubtful(ADA, 0.6)])  # close-ish to Ada, not confident
-    assert face is None
-    [again] = step(tracker, ms(100), [box(0)], [doubtful(ADA, 0.6)])
-    assert again is None  # still encoded and still unknown: no track was started
+def test_a_stranger_named_once_among_doubtful_looks_stays_unknown() -> None:
+    tracker = FaceTracker(rule=DecisionRule(agree=2, window=4))
+    looks = [confident(ADA, 0.53), doubtful(ADA, 0.58), doubtful(BOB, 0.57), doubtful(ADA, 0.59)]
+    for n, look in enumerate(looks):
+        [track] = frame(tracker, n, [(box(0), look)])
+    assert not track.named
 
 
-def test_a_track_is_re_verified_every_refresh_period_with_hysteresis() -> None:
-    tracker = FaceTracker(refresh_s=1.0, keep_tolerance=0.65)
-    step(tracker, T0, [box(0)], [confident(ADA)])
-    for n in range(1, 10):
-        assert step(tracker, ms(100 * n), [box(0)], []) != [None]
-    [kept] = step(tracker, ms(1000), [box(0)], [doubtful(ADA, 0.62)])  # head turned: still Ada's track
-    assert kept is not None and kept.track.identity == ADA and not kept.strict
-    [ended] = step(tracker, ms(2000), [box(0)], [doubtful(ADA, 0.70)])  # too far even for a track
-    assert ended is not None and ended.track.identity is None  # Ada's name is gone: unknown now
-    [after] = tracker.continuing("cam", ms(2100), [box(0)])
-    assert after is not None and after.identity is None
+def test_two_students_named_in_one_track_name_nobody() -> None:
+    tracker = FaceTracker(rule=DecisionRule(agree=2, window=4))
+    for n, look in enumerate([confident(ADA), confident(BOB), confident(ADA)]):
+        [track] = frame(tracker, n, [(box(0), look)])
+    assert track.decision is not None and track.decision.contested and not track.named
 
 
-def test_a_track_whose_face_now_looks_like_someone_else_is_renamed_or_ended() -> None:
-    tracker = FaceTracker(refresh_s=1.0)
-    step(tracker, T0, [box(0)], [confident(ADA)])
-    [renamed] = step(tracker, ms(1000), [box(0)], [confident(BOB)])
-    assert renamed is not None and renamed.track.identity == BOB and renamed.strict
-    [ended] = step(tracker, ms(2000), [box(0)], [doubtful(ADA, 0.5)])  # closest is Ada, not Bob
-    assert ended is None
+def test_a_name_never_moves_to_the_next_person_who_sits_there() -> None:
+    """Ada leaves her seat, the seat is empty for a frame, Bob sits down in the same place."""
+    tracker = FaceTracker(rule=DecisionRule(agree=2, window=4), refresh_s=1.0)
+    for n in range(3):
+        [ada] = frame(tracker, n, [(box(0), confident(ADA))])
+    assert ada.named
+    frame(tracker, 3, [])  # nobody there: Ada's track ends
+    [bob] = frame(tracker, 4, [(box(0), confident(BOB))])
+    assert bob is not ada and not bob.named  # a new track, deciding from scratch
+    [bob] = frame(tracker, 5, [(box(0), confident(BOB))])
+    assert bob.decision is not None and bob.decision.identity == BOB
 
 
-def test_names_are_carried_only_on_the_same_camera_close_in_time_and_place() -> None:
-    tracker = FaceTracker(max_gap_s=0.5, min_iou=0.5)
-    step(tracker, T0, [box(0)], [confident(ADA)])
-    assert tracker.continuing("other-cam", ms(100), [box(0)]) == [None]
-    assert tracker.continuing("cam", ms(100), [box(60)]) == [None]  # IoU 0.25
-    assert tracker.continuing("cam", ms(600), [box(0)]) == [None]  # gap too long
+def test_a_swap_without_an_empty_frame_is_caught_by_the_reverification() -> None:
+    tracker = FaceTracker(rule=DecisionRule(agree=2, window=4), refresh_s=0.0)
+    for n in range(2):
+        [track] = frame(tracker, n, [(box(0), confident(ADA))])
+    assert track.named
+    [track] = frame(tracker, 2, [(box(0), confident(BOB))])  # same place, another face
+    assert not track.named  # the name does not carry over an inconsistent look
 
 
-def test_two_faces_never_share_one_track() -> None:
-    tracker = FaceTracker()
-    step(tracker, T0, [box(0)], [confident(ADA)])
-    first, second = tracker.continuing("cam", ms(100), [box(5), box(0)])
-    assert first is None and second is not None  # the better overlap wins
+def test_a_named_track_is_reverified_every_refresh_and_keeps_its_name_through_a_turned_head() -> None:
+    tracker = FaceTracker(rule=DecisionRule(agree=2, window=4), refresh_s=1.0)
+    encoded = []
+    for n in range(12):
+        look = doubtful(ADA, 0.57) if n >= 5 else confident(ADA)
+        [track] = frame(tracker, n, [(box(0), look)])
+        encoded.append(track.encoded_at == at(n))
+    # Every frame until named (frames 0-1), then once a second (frames 6 and 11 at 5 frames/s).
+    assert encoded == [True, True, False, False, False, False, True, False, False, False, False, True]
+    assert track.named
 
 
-def test_forget_and_refresh_zero() -> None:
-    tracker = FaceTracker()
-    step(tracker, T0, [box(0)], [confident(ADA)])
-    tracker.forget()
-    assert tracker.continuing("cam", ms(100), [box(0)]) == [None]
-    off = FaceTracker(refresh_s=0)
-    step(off, T0, [box(0)], [confident(ADA)])
-    assert off.continuing("cam", ms(10), [box(0)]) == [None]
+def test_a_track_ends_after_a_gap_in_the_cameras_time() -> None:
+    tracker = FaceTracker(rule=DecisionRule(agree=2, window=4), max_gap_s=1.0)
+    for n in range(2):
+        [ada] = frame(tracker, n, [(box(0), confident(ADA))])
+    [later] = frame(tracker, 10, [(box(0), confident(ADA))])  # 1.8 s later
+    assert later is not ada
 
 
-def test_a_face_clearly_nobody_is_rechecked_twice_a_second_not_every_frame() -> None:
-    tracker = FaceTracker(keep_tolerance=0.6, unknown_refresh_s=0.5)
-    [first] = step(tracker, T0, [box(0)], [doubtful(ADA, 0.8)])
-    assert first is not None and first.track.identity is None  # unknown, but tracked
-    [carried] = step(tracker, ms(200), [box(0)], [])  # no encoding consumed
-    assert carried is not None and carried.track.identity is None
-    [rechecked] = step(tracker, ms(500), [box(0)], [confident(ADA)])  # encoded again, now named
-    assert rechecked is not None and rechecked.track.identity == ADA and rechecked.strict
+def test_unknown_faces_are_looked_at_less_often_once_the_window_is_full() -> None:
+    tracker = FaceTracker(rule=DecisionRule(agree=2, window=3), unknown_refresh_s=0.5)
+    encoded = []
+    for n in range(8):
+        [track] = frame(tracker, n, [(box(0), doubtful(ADA, 0.7))])
+        encoded.append(track.encoded_at == at(n))
+    assert encoded == [True, True, True, False, False, True, False, False]
 
 
-def test_a_face_close_to_a_name_is_encoded_again_in_every_frame() -> None:
-    tracker = FaceTracker(keep_tolerance=0.6)
-    step(tracker, T0, [box(0)], [doubtful(ADA, 0.58)])
-    assert tracker.continuing("cam", ms(33), [box(0)]) == [None]  # no track: a fresh chance each frame
+def test_the_decision_reports_thin_evidence_as_check() -> None:
+    rule = DecisionRule(agree=2, window=4, check_distance=0.45, check_margin=0.08)
+    sure = rule.decide([confident(ADA, 0.35), confident(ADA, 0.38)])
+    close = rule.decide([confident(ADA, 0.47), confident(ADA, 0.49)])
+    thin = rule.decide([Match(ADA, 0.35, 0.40, ADA), confident(ADA, 0.35)])
+    assert (sure.tier, close.tier, thin.tier) == ("confident", "check", "check")
+    assert sure.mean_distance is not None and abs(sure.mean_distance - 0.365) < 1e-9
+    assert thin.margin is not None and abs(thin.margin - 0.05) < 1e-9
+
+
+def test_each_camera_has_its_own_tracks() -> None:
+    tracker = FaceTracker(rule=DecisionRule(agree=1, window=1))
+    [a] = tracker.step("cam-a", at(0), [box(0)])
+    [b] = tracker.step("cam-b", at(0), [box(0)])
+    assert a is not b
+    [a_again] = tracker.step("cam-a", at(1), [box(0)])
+    assert a_again is a

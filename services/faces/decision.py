@@ -1,0 +1,74 @@
+"""Deciding who a face is over a whole track, not one frame: the rule that names a student.
+
+One frame's match can be wrong: at school scale (hundreds enrolled) a stranger lands within
+the tolerance of someone in a few percent of photos (docs/performance-notes.md). A track is
+the same face followed across frames, so its fresh encodings are several looks at one
+person. A track is named only when at least `agree` of its last `window` fresh encodings
+name the same student by the strict rule (within the tolerance AND beating the second-best
+student by the margin: services.faces.matching) and none of them names anybody else; its
+evidence (how many looks, best and mean distance, thinnest margin) travels with the name,
+and a name on thin evidence is marked "check" so a person can look, rather than silently
+"present". The same rule is measured on LFW by `python -m bench.accuracy` (--track-*).
+"""
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from services.faces.matching import Identity, Match
+
+Tier = Literal["confident", "check"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    identity: Identity | None  # None: not (yet) a student
+    fresh: int  # encodings considered
+    agreeing: int  # of them, naming `identity` (or the leading candidate when unnamed)
+    best_distance: float | None
+    mean_distance: float | None  # over the agreeing ones
+    margin: float | None  # the thinnest margin among the agreeing ones
+    tier: Tier | None  # for a named track
+    contested: bool  # two different students were each named confidently
+    candidate: Identity | None  # the student most often closest, named or not (for review)
+
+
+@dataclass(frozen=True)
+class DecisionRule:
+    agree: int = 2
+    window: int = 4
+    # A name is "confident" only when its agreeing looks are on average this close and the
+    # thinnest margin is at least this wide; otherwise it is shown as "check".
+    check_distance: float = 0.50
+    check_margin: float = 0.08
+
+    def decide(self, matches: Sequence[Match]) -> Decision:
+        """The decision over a track's recent fresh matches (oldest first)."""
+        recent = list(matches)[-self.window :]
+        named = Counter(m.identity for m in recent if m.identity is not None)
+        closest = Counter(m.closest for m in recent if m.closest is not None)
+        candidate = closest.most_common(1)[0][0] if closest else None
+        contested = len(named) > 1
+        leader, count = named.most_common(1)[0] if named else (candidate, 0)
+        agreeing = [m for m in recent if leader is not None and m.identity == leader]
+        distances = [m.best_distance for m in agreeing if m.best_distance is not None]
+        margins = [m.margin for m in agreeing if m.margin is not None]
+        identity = leader if count >= self.agree and not contested else None
+        mean = sum(distances) / len(distances) if distances else None
+        tier: Tier | None = None
+        if identity is not None:
+            thin = bool(margins) and min(margins) < self.check_margin
+            tier = "check" if (mean is not None and mean > self.check_distance) or thin else "confident"
+        all_best = [m.best_distance for m in recent if m.best_distance is not None]
+        return Decision(
+            identity=identity,
+            fresh=len(recent),
+            agreeing=count,
+            best_distance=min(distances) if distances else (min(all_best) if all_best else None),
+            mean_distance=mean,
+            margin=min(margins) if margins else None,
+            tier=tier,
+            contested=contested,
+            candidate=candidate,
+        )
