@@ -19,8 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from services.common import topology  # noqa: E402
-from services.common.amqp import connect  # noqa: E402
+from services.common.amqp import declare_topology  # noqa: E402
 from services.common.db import create_database  # noqa: E402
 from services.common.logs import setup_logging  # noqa: E402
 from services.common.settings import BrokerSettings, DatabaseSettings, redact  # noqa: E402
@@ -82,9 +81,7 @@ def prepare() -> None:
     logger.info("database: %s (created with the schema if missing)", redact(database_url))
     create_database(database_url)
     broker = BrokerSettings()
-    connection = connect(broker, "run_local")
-    topology.declare(connection.channel())
-    connection.close()
+    declare_topology(broker, "run_local")
     logger.info("broker: %s (topology declared)", redact(broker.amqp_url))
 
 

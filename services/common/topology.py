@@ -3,10 +3,15 @@
 `rabbitmq/definitions.json` is generated from this module (`python -m
 services.common.topology`) and a test checks the two agree. Every queue is durable or
 exclusive, so the topology is valid on RabbitMQ 3.10 and on 4.x.
+
+Private queues (`PrivateQueue`: one per connection, exclusive and auto-delete, under a new
+name each time) cannot be in the definitions file, but their arguments and bindings are
+data here too, and `definitions()` checks that they bind to exchanges it defines.
 """
 
 import json
 import sys
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -101,9 +106,52 @@ BINDINGS = (
 )
 
 
+@dataclass(frozen=True)
+class Route:
+    """Where a private queue takes its copies from."""
+
+    exchange: str
+    routing_key: str = ""  # ignored by a fanout exchange
+
+
+@dataclass(frozen=True)
+class PrivateQueue:
+    """A queue a connection declares for itself: exclusive, auto-delete (it disappears with the
+    connection) and named `<prefix>.<random>`, new per connection, since the broker may not yet
+    have noticed that the previous connection, and its queue, are gone."""
+
+    prefix: str
+    routes: tuple[Route, ...]
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+    def new_name(self) -> str:
+        return f"{self.prefix}.{uuid.uuid4().hex[:12]}"
+
+
+# Every recognizer reloads its gallery when told that enrolled faces changed.
+GALLERY_LISTENER = PrivateQueue("recognizer.gallery", (Route(GALLERY_EXCHANGE),))
+
+# Events waiting for the dashboard at most: beyond, the broker drops the oldest (they are only a view).
+LIVE_EVENTS_MAX_LENGTH = 1000
+LIVE_EVENTS = PrivateQueue(
+    "web.live",
+    (Route(RECOGNIZER_EXCHANGE, "face.#"), Route(ATTENDANCE_EXCHANGE, "attendance.#")),
+    {"x-max-length": LIVE_EVENTS_MAX_LENGTH, "x-overflow": "drop-head"},
+)
+
+PRIVATE_QUEUES = (GALLERY_LISTENER, LIVE_EVENTS)
+
+
 class DeclaringChannel(Protocol):
     def exchange_declare(self, exchange: str, exchange_type: str, durable: bool) -> Any: ...
-    def queue_declare(self, queue: str, durable: bool, arguments: dict[str, Any]) -> Any: ...
+    def queue_declare(
+        self,
+        queue: str,
+        durable: bool = ...,
+        exclusive: bool = ...,
+        auto_delete: bool = ...,
+        arguments: Any = ...,
+    ) -> Any: ...
     def queue_bind(self, queue: str, exchange: str, routing_key: str) -> Any: ...
 
 
@@ -117,8 +165,26 @@ def declare(channel: DeclaringChannel) -> None:
         channel.queue_bind(queue=binding.queue, exchange=binding.exchange, routing_key=binding.routing_key)
 
 
+def declare_private(channel: DeclaringChannel, queue: PrivateQueue) -> str:
+    """Declare a new private queue and its bindings (the exchanges must exist: `declare` first); its name."""
+    name = queue.new_name()
+    channel.queue_declare(queue=name, exclusive=True, auto_delete=True, arguments=dict(queue.arguments))
+    for route in queue.routes:
+        channel.queue_bind(queue=name, exchange=route.exchange, routing_key=route.routing_key)
+    return name
+
+
+def _check_private_queues() -> None:
+    exchanges = {exchange.name for exchange in EXCHANGES}
+    for queue in PRIVATE_QUEUES:
+        unknown = {route.exchange for route in queue.routes} - exchanges
+        if unknown:
+            raise ValueError(f"private queue {queue.prefix} binds to undefined exchange(s) {sorted(unknown)}")
+
+
 def definitions(vhost: str = "/") -> dict[str, Any]:
     """The topology in the format of RabbitMQ's definitions file (management `load_definitions`)."""
+    _check_private_queues()
     return {
         "vhosts": [{"name": vhost}],
         "exchanges": [

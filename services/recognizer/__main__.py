@@ -2,8 +2,6 @@
 
 import logging
 
-from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
-
 from services.common import topology
 from services.common.amqp import Consumer
 from services.common.db import create_engine, wait_for_database
@@ -41,19 +39,6 @@ def main() -> None:
         settings.recognizer_worker_id,
         tracker,
     )
-    connects = 0
-
-    def listen_for_gallery_changes(_connection: BlockingConnection, channel: BlockingChannel) -> None:
-        nonlocal connects
-        connects += 1
-        if connects > 1:  # broadcasts sent while we were disconnected are lost: reload anyway
-            gallery.request_reload()
-        private = channel.queue_declare(queue="", exclusive=True, auto_delete=True).method.queue
-        channel.queue_bind(queue=private, exchange=topology.GALLERY_EXCHANGE)
-        channel.basic_consume(
-            queue=private, on_message_callback=lambda *_: gallery.request_reload(), auto_ack=True
-        )
-
     every(settings.recognizer_stats_interval_s, recognizer.log_stats, stop, "stats")
     logger.info(
         "worker %s ready (tolerance %.2f, margin %.2f)",
@@ -67,7 +52,10 @@ def main() -> None:
         topology.FRAMES_QUEUE,
         recognizer.handle,
         prefetch=settings.recognizer_prefetch,
-        setup=listen_for_gallery_changes,
+        # Every worker reloads its gallery when enrolled faces change...
+        subscriptions=[(topology.GALLERY_LISTENER, lambda _key, _body: gallery.request_reload())],
+        # ...and after a reconnect, since the broadcasts sent while it was away are lost.
+        on_reconnect=gallery.request_reload,
         stop=stop,
     ).run()
     recognizer.log_stats()

@@ -2,16 +2,14 @@
 
 import logging
 
-import pika
 import sqlalchemy as sa
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from services.api.context import Context
 from services.api.schemas import Health
-from services.common.amqp import CONNECTION_ERRORS, connection_parameters
+from services.common.amqp import broker_reachable
 from services.common.db import TRANSIENT_DB_ERRORS
-from services.common.settings import BrokerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +17,6 @@ router = APIRouter(tags=["health"])
 
 # A health probe must answer quickly even when a dependency hangs.
 BROKER_TIMEOUT_S = 2.0
-_BROKER_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, OSError)
 
 
 def _database_ok(context: Context) -> bool:
@@ -32,19 +29,6 @@ def _database_ok(context: Context) -> bool:
     return True
 
 
-def _broker_ok(settings: BrokerSettings) -> bool:
-    params = connection_parameters(settings, "api-health")
-    params.socket_timeout = BROKER_TIMEOUT_S
-    params.stack_timeout = BROKER_TIMEOUT_S
-    try:
-        connection = pika.BlockingConnection(params)
-    except _BROKER_ERRORS as error:
-        logger.warning("health: broker unavailable (%s)", error or type(error).__name__)
-        return False
-    connection.close()
-    return True
-
-
 @router.get(
     "/health",
     response_model=Health,
@@ -53,7 +37,7 @@ def _broker_ok(settings: BrokerSettings) -> bool:
 )
 def health(context: Context) -> JSONResponse:
     database = _database_ok(context)
-    broker = _broker_ok(context.settings)
+    broker = broker_reachable(context.settings, BROKER_TIMEOUT_S, "api-health")
     body = Health(
         status="ok" if database and broker else "unavailable",
         database="ok" if database else "unavailable",

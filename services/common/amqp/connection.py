@@ -1,0 +1,96 @@
+"""Opening connections: parameters, connect with backoff, the one-shot checks."""
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+import pika
+from pika.adapters.blocking_connection import BlockingConnection
+
+from services.common import topology
+from services.common.amqp.errors import CONNECTION_ERRORS, declaring, refuse
+from services.common.settings import BrokerSettings, redact
+from services.common.transport import Backoff
+
+logger = logging.getLogger("services.common.amqp")
+
+
+def connection_parameters(
+    settings: BrokerSettings, name: str, timeout_s: float | None = None
+) -> pika.URLParameters:
+    params = pika.URLParameters(settings.amqp_url)
+    if timeout_s is not None:  # fail fast instead of pika's default 10-15 s on a silent network
+        params.socket_timeout = timeout_s
+        params.stack_timeout = timeout_s
+    params.heartbeat = settings.amqp_heartbeat_s
+    params.blocked_connection_timeout = 60
+    params.connection_attempts = 1
+    params.client_properties = {"connection_name": name}
+    return params
+
+
+def connect(
+    settings: BrokerSettings, name: str, stop: threading.Event | None = None, timeout_s: float | None = None
+) -> BlockingConnection:
+    """Connect, retrying with backoff until RabbitMQ answers (or `stop` is set: the last error is raised).
+
+    Raises `BrokerRefused` at once if the broker refuses the login or the virtual host.
+    """
+    params = connection_parameters(settings, name, timeout_s)
+    for attempt, delay in enumerate(Backoff().delays(), start=1):
+        try:
+            connection = pika.BlockingConnection(params)
+        except CONNECTION_ERRORS as error:
+            refuse(error, name)
+            logger.warning(
+                "RabbitMQ at %s not reachable (attempt %d: %s); retrying in %.1fs",
+                redact(settings.amqp_url),
+                attempt,
+                error or type(error).__name__,
+                delay,
+            )
+            if (stop or threading.Event()).wait(delay):
+                raise
+            continue
+        if attempt > 1:
+            logger.info("connected to RabbitMQ after %d attempts", attempt)
+        return connection
+    raise AssertionError("unreachable")
+
+
+def close_quietly(connection: BlockingConnection | None) -> None:
+    """Close if open; a connection already lost is fine."""
+    if connection is not None and connection.is_open:
+        with suppress(*CONNECTION_ERRORS):
+            connection.close()
+
+
+@contextmanager
+def closing(connection: BlockingConnection) -> Iterator[BlockingConnection]:
+    try:
+        yield connection
+    finally:
+        close_quietly(connection)
+
+
+def declare_topology(settings: BrokerSettings, name: str, stop: threading.Event | None = None) -> None:
+    """Connect (waiting for the broker), declare every exchange, queue and binding, disconnect."""
+    with closing(connect(settings, name, stop)) as connection, declaring(name):
+        topology.declare(connection.channel())
+
+
+# A health check also counts a socket timeout or a refused login as "not reachable".
+_UNREACHABLE: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, OSError)
+
+
+def broker_reachable(settings: BrokerSettings, timeout_s: float, name: str = "health") -> bool:
+    """Can we open a connection within `timeout_s`? One attempt, for health checks; never raises
+    for a broker problem (a refused login is unreachable too), and logs why not."""
+    try:
+        connection = pika.BlockingConnection(connection_parameters(settings, name, timeout_s))
+    except _UNREACHABLE as error:
+        logger.warning("%s: RabbitMQ unavailable (%s)", name, error or type(error).__name__)
+        return False
+    close_quietly(connection)
+    return True
