@@ -12,7 +12,6 @@ from services.faces.engine import build_analyzer
 from services.recognizer.live_gallery import LiveGallery
 from services.recognizer.service import FrameRecognizer
 from services.recognizer.settings import RecognizerSettings
-from services.recognizer.tracking import FaceTracker
 
 logger = logging.getLogger("services.recognizer")
 
@@ -26,18 +25,11 @@ def main() -> None:
     gallery = LiveGallery(engine, settings.recognizer_tolerance, settings.recognizer_margin)
     gallery.reload_now()
     gallery.start(stop)
-    tracker = FaceTracker(
-        refresh_s=settings.recognizer_track_refresh_s,
-        max_gap_s=settings.recognizer_track_max_gap_s,
-        min_iou=settings.recognizer_track_min_iou,
-        keep_tolerance=settings.recognizer_track_keep_tolerance,
-        unknown_refresh_s=settings.recognizer_track_unknown_refresh_s,
-    )
     recognizer = FrameRecognizer(
         build_analyzer(**settings.analyzer_options()),
         lambda: gallery.matcher,
         settings.recognizer_worker_id,
-        tracker,
+        settings.tracker(),
     )
     every(settings.recognizer_stats_interval_s, recognizer.log_stats, stop, "stats")
     logger.info(
