@@ -114,3 +114,10 @@ def test_renumbering_onto_another_students_number_is_a_conflict(client: TestClie
     response = client.patch(f"/students/{other['id']}", json={"student_number": "S001"})
     assert response.status_code == 409
     assert client.get(f"/students/{other['id']}").json()["student_number"] == "S002"
+
+
+def test_a_huge_page_number_is_refused_not_a_server_error(client: TestClient) -> None:
+    # Issue 9, finding 16: page=10**20 was a 500 (the OFFSET overflowed), read as "API unreachable".
+    response = client.get("/students", params={"page": 10**20})
+    assert response.status_code == 422
+    assert response.json()["detail"] == "page: Input should be less than or equal to 10000"
