@@ -40,12 +40,36 @@ class AttendanceMark:
         return [_cell(getattr(self, column), tz) for column in CSV_COLUMNS]
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV Injection").
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(text: str) -> str:
+    """A text cell a spreadsheet shows as text: one starting like a formula gets a leading quote.
+
+    Only text is neutralised (names, numbers, session names: what people type); the cells we
+    format ourselves (ids, times, distances) never start with a trigger, so they stay as they
+    are and a spreadsheet still sees numbers and dates."""
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
 def _cell(value: object, tz: ZoneInfo) -> str:
     if isinstance(value, datetime):
         return local_iso(value, tz)
     if isinstance(value, float):
         return f"{value:.4f}"
+    if isinstance(value, str):
+        return safe_cell(value)
     return str(value)
+
+
+def csv_line(cells: Iterable[object], newline: str = "\n") -> str:
+    """One CSV record ending in `newline`. Any cell holding a CR or an LF is quoted, whatever
+    the line end (the csv module quotes only the characters of its own line terminator, so a
+    bare CR in a name would otherwise start a new row for every reader)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(cells)
+    return buffer.getvalue()[:-2] + newline
 
 
 def local_iso(moment: datetime, tz: ZoneInfo) -> str:
@@ -106,8 +130,4 @@ def fetch_marks(
 
 def csv_text(marks: Iterable[AttendanceMark], tz: ZoneInfo) -> str:
     """A whole CSV document (header and rows), as the API's downloads serve it."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    writer.writerows(mark.csv_row(tz) for mark in marks)
-    return buffer.getvalue()
+    return "".join([csv_line(CSV_COLUMNS), *(csv_line(mark.csv_row(tz)) for mark in marks)])
