@@ -3,6 +3,9 @@
 Idempotence comes from the database, not from memory: an event whose `event_id` is already
 in `identity_events` (a redelivery) is skipped, and `attendance` has one row per student and
 session, so replaying any batch changes nothing.
+
+A sighting marks only a student who exists and is not deleted: any other is recorded as an
+event (the log of what the recognizers said) and otherwise ignored.
 """
 
 import logging
@@ -29,7 +32,6 @@ from services.recorder import rules
 logger = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class MarkPolicy:
     min_sightings: int = 1
@@ -50,6 +52,7 @@ class AttendanceStore:
         self.policy = policy
         self._known_cameras: set[str] = set()
         self._default_sessions: dict[tuple[str, date], ClassSession] = {}
+        self._ignored_students: set[int] = set()  # warned about once
 
     def record(self, events: list[IdentityEvent]) -> RecordedBatch:
         """Persist a batch in one transaction; returns what was new."""
@@ -58,7 +61,8 @@ class AttendanceStore:
             fresh = self._fresh(connection, events)
             if not fresh:
                 return RecordedBatch(0, [])
-            self._ensure_cameras(connection, {e.camera_id for e in fresh})
+            cameras = {e.camera_id for e in fresh}
+            ensure_cameras(connection, cameras - self._known_cameras)
             sessions = self._sessions_for(connection, fresh, created_defaults)
             connection.execute(
                 sa.text(
@@ -71,7 +75,10 @@ class AttendanceStore:
             )
             mark_ids = self._update_attendance(connection, fresh, sessions)
             marks = fetch_marks(connection, "a.id IN :ids", {"ids": mark_ids}) if mark_ids else []
-        self._default_sessions.update(created_defaults)  # only once committed
+        # Remembered only once committed: a batch rolled back (a deadlock, a lost connection)
+        # must not leave a camera or a session that MySQL does not have looking known.
+        self._known_cameras |= cameras
+        self._default_sessions.update(created_defaults)
         return RecordedBatch(len(fresh), marks)
 
     def _fresh(self, connection: Connection, events: list[IdentityEvent]) -> list[IdentityEvent]:
@@ -90,10 +97,6 @@ class AttendanceStore:
                 seen.add(str(event.event_id))  # a duplicate inside the batch counts once, too
                 fresh.append(event)
         return fresh
-
-    def _ensure_cameras(self, connection: Connection, camera_ids: set[str]) -> None:
-        ensure_cameras(connection, camera_ids - self._known_cameras)
-        self._known_cameras |= camera_ids
 
     def _sessions_for(
         self,
@@ -130,6 +133,10 @@ class AttendanceStore:
                 groups[(sessions[event.event_id].id, event.student_id)].append(event)
         if not groups:
             return []
+        active = self._active_students(connection, {student for _, student in groups})
+        groups = {pair: sightings for pair, sightings in groups.items() if pair[1] in active}
+        if not groups:
+            return []
         existing = self._lock_existing(connection, list(groups))
         updates = []
         created = []
@@ -144,6 +151,27 @@ class AttendanceStore:
         if updates:
             self._refresh(connection, updates)
         return created
+
+    def _active_students(self, connection: Connection, student_ids: set[int]) -> set[int]:
+        """The students of these ids that exist and are not deleted. A sighting of any other
+        (deleted since the recognizer loaded its gallery, or a forged id) is kept as an event
+        but marks no one."""
+        active = set(
+            connection.execute(
+                sa.text("SELECT id FROM students WHERE id IN :ids AND deleted_at IS NULL").bindparams(
+                    sa.bindparam("ids", expanding=True)
+                ),
+                {"ids": sorted(student_ids)},
+            ).scalars()
+        )
+        for student_id in sorted(student_ids - active - self._ignored_students):
+            self._ignored_students.add(student_id)
+            logger.warning(
+                "ignoring sightings of student %d: no such student, or deleted (no attendance is "
+                "recorded for them; said once per student)",
+                student_id,
+            )
+        return active
 
     def _lock_existing(
         self, connection: Connection, pairs: list[tuple[int, int]]
@@ -267,7 +295,8 @@ class AttendanceStore:
             return fetch_marks(connection)
 
     def marks_after(self, attendance_id: int) -> list[AttendanceMark]:
-        """Marks committed after this one (this recorder is the only writer: ids grow with time)."""
+        """Marks committed after this one (the recorder is the only writer, single.py: ids grow
+        with time, until the database is reset)."""
         with self.engine.connect() as connection:
             return fetch_marks(connection, "a.id > :last", {"last": attendance_id})
 
