@@ -6,6 +6,8 @@ SQL, and the pool reconnects by itself after a database restart (pool_pre_ping).
 
 import logging
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import pymysql
 import sqlalchemy as sa
@@ -22,15 +24,65 @@ logger = logging.getLogger(__name__)
 TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (sa.exc.OperationalError, sa.exc.InterfaceError)
 
 
-def create_engine(settings: DatabaseSettings, pool_size: int = 5) -> Engine:
-    return sa.create_engine(
+# Limits on every database call, so that a stuck one fails (a TransientError upstream: logged
+# and retried) instead of hanging the service silently (issue 9, finding 11).
+LOCK_WAIT_S = 10  # a row lock (innodb_lock_wait_timeout) or a table lock (lock_wait_timeout)
+STATEMENT_TIMEOUT_S = 60.0  # any statement, where the server can enforce it (see _session_limits)
+# The client's own limit on waiting for the server; beyond the statement timeout, so that the
+# server's clearer error comes first. It also covers a server that stopped answering at all.
+READ_TIMEOUT_MARGIN_S = 15.0
+
+
+def create_engine(
+    settings: DatabaseSettings,
+    pool_size: int = 5,
+    *,
+    lock_wait_s: int = LOCK_WAIT_S,
+    statement_timeout_s: float = STATEMENT_TIMEOUT_S,
+) -> Engine:
+    """The engine of a service; every connection has the limits above (a long job such as a
+    bulk purge can ask for a longer `statement_timeout_s`)."""
+    io_timeout = int(statement_timeout_s + READ_TIMEOUT_MARGIN_S)
+    engine = sa.create_engine(
         settings.database_url,
         pool_pre_ping=True,
         pool_recycle=3600,
         pool_size=pool_size,
-        # Every timestamp in the database is UTC, whatever the server's zone.
-        connect_args={"init_command": "SET time_zone = '+00:00'", "connect_timeout": 5},
+        connect_args={
+            # Every timestamp in the database is UTC, whatever the server's zone.
+            "init_command": "SET time_zone = '+00:00'",
+            "connect_timeout": 5,
+            "read_timeout": io_timeout,
+            "write_timeout": io_timeout,
+        },
     )
+    sa.event.listen(engine, "connect", _session_limits(lock_wait_s, statement_timeout_s))
+    return engine
+
+
+def _session_limits(lock_wait_s: int, statement_timeout_s: float) -> Callable[[Any, Any], None]:
+    """Set the session's lock-wait and statement timeouts on each new connection.
+
+    Lock waits: the same variables on MySQL and MariaDB. A statement timeout has two dialects:
+    MariaDB's `max_statement_time` (seconds, every statement) and MySQL's `max_execution_time`
+    (milliseconds, SELECT only; the lock waits and the read timeout cover the rest). Only the
+    variable the server has is set, so the SQL is valid on both."""
+    lock_wait = max(1, int(lock_wait_s))
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(
+                "SHOW VARIABLES WHERE Variable_name IN ('max_statement_time', 'max_execution_time')"
+            )
+            present = {row[0] for row in cursor.fetchall()}
+            limits = [f"innodb_lock_wait_timeout = {lock_wait}", f"lock_wait_timeout = {lock_wait}"]
+            if "max_statement_time" in present:
+                limits.append(f"max_statement_time = {float(statement_timeout_s):.3f}")
+            elif "max_execution_time" in present:
+                limits.append(f"max_execution_time = {int(statement_timeout_s * 1000)}")
+            cursor.execute("SET SESSION " + ", ".join(limits))
+
+    return on_connect
 
 
 def wait_for_database(engine: Engine, stop: threading.Event | None = None) -> None:
