@@ -3,9 +3,16 @@
 One stack per test session (a fresh MySQL database and RabbitMQ vhost, `python -m
 services.api` and `python -m services.web` as real processes): starting them costs seconds
 and the 2-core machine is shared. Tests stay independent by using their own students,
-cameras and sessions.
+cameras, sessions and users.
+
+The first admin is made as the README says, with `python -m services.api.accounts
+create-admin`; `stack.api` is signed in as them (a session token), and `admin_page` is a page
+signed in through the login form.
 """
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,8 +22,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
+from playwright.sync_api import Page, expect
 
-from harness.paths import ROOT
+from harness.paths import ARTIFACTS, ROOT
 from harness.processes import ServiceProcess, free_port
 from harness.servers import fresh_database, fresh_vhost, remove_database, remove_vhost
 from tests.support.amqp import TestBroker
@@ -27,6 +35,10 @@ from tests.support.proxy import FlakyProxy
 TIMEZONE = "Europe/Paris"
 
 pytestmark = pytest.mark.browser
+
+ADMIN = "admin"
+# No default password exists: this one is the test stack's, given to create-admin in a file.
+PASSWORD = "browser-tests-password"
 
 
 @dataclass
@@ -45,17 +57,66 @@ class Stack:
         response.raise_for_status()
         return dict(response.json())
 
-    def add_session(self, name: str, camera_id: str) -> dict[str, Any]:
+    def add_session(self, name: str, camera_id: str, course_id: int | None = None) -> dict[str, Any]:
         now = datetime.now(UTC)
         body = {
             "name": name,
             "camera_id": camera_id,
             "starts_at": (now - timedelta(hours=1)).isoformat(),
             "ends_at": (now + timedelta(hours=1)).isoformat(),
+            "course_id": course_id,
         }
         response = self.api.post("/sessions", json=body)
         response.raise_for_status()
         return dict(response.json())
+
+    def add_user(self, role: str, password: str = PASSWORD) -> dict[str, Any]:
+        username = f"{role}-{uuid.uuid4().hex[:6]}"
+        body = {"username": username, "display_name": f"{role.title()} {username[-6:]}", "role": role}
+        response = self.api.post("/users", json={**body, "password": password})
+        response.raise_for_status()
+        return dict(response.json())
+
+    def add_course(self, name: str, student_ids: list[int]) -> dict[str, Any]:
+        response = self.api.post("/courses", json={"code": f"C{uuid.uuid4().hex[:6]}", "name": name})
+        response.raise_for_status()
+        course = dict(response.json())
+        self.api.put(
+            f"/courses/{course['id']}/students", json={"student_ids": student_ids}
+        ).raise_for_status()
+        return course
+
+
+def create_admin(database_url: str) -> None:
+    """The documented way to the first admin: the create-admin command, password from a file."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    password_file = ARTIFACTS / "browser-admin-password.txt"
+    password_file.write_text(PASSWORD + "\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "services.api.accounts", "create-admin", "--username", ADMIN,
+         "--display-name", "Ada Admin", "--password-file", str(password_file)],
+        check=False, cwd=ROOT, env={**os.environ, "DATABASE_URL": database_url}, capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    password_file.unlink()
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def sign_in_api(api_url: str, username: str = ADMIN, password: str = PASSWORD) -> str:
+    response = httpx.post(
+        f"{api_url}/auth/login", json={"username": username, "password": password}, timeout=30
+    )
+    response.raise_for_status()
+    return str(response.json()["token"])
+
+
+def log_in(page: Page, web_url: str, username: str = ADMIN, password: str = PASSWORD) -> None:
+    """Sign in through the dashboard's login form, as a person does."""
+    page.goto(f"{web_url}/login")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("form button[type=submit]")
+    expect(page.locator(".signed-in-as")).to_be_visible()
 
 
 @pytest.fixture(scope="session")
@@ -81,6 +142,9 @@ def stack() -> Iterator[Stack]:
             "WEB_HOST": "127.0.0.1",
             "WEB_PORT": str(web_port),
             "WEB_THREADS": "16",
+            # A closed tab's stream holds a thread until a keep-alive to it fails: many tests
+            # open live pages within seconds, so free them quickly.
+            "WEB_SSE_KEEPALIVE_S": "2",
             "WEB_API_URL": f"http://127.0.0.1:{api_port}",
             "AMQP_URL": urlunsplit(proxied),
         },
@@ -90,6 +154,8 @@ def stack() -> Iterator[Stack]:
     try:
         wait_healthy(f"http://127.0.0.1:{api_port}/health", api, "the API")
         wait_healthy(f"http://127.0.0.1:{web_port}/health", web, "the dashboard")
+        create_admin(database_url)
+        client.headers["Authorization"] = f"Bearer {sign_in_api(f'http://127.0.0.1:{api_port}')}"
         yield Stack(
             api_url=f"http://127.0.0.1:{api_port}",
             web_url=f"http://127.0.0.1:{web_port}",
@@ -112,3 +178,10 @@ def broker(stack: Stack) -> Iterator[TestBroker]:
     broker = TestBroker(stack.amqp_url)
     yield broker
     broker.close()
+
+
+@pytest.fixture
+def admin_page(page: Page, stack: Stack) -> Page:
+    """`page`, signed in to the dashboard as the admin."""
+    log_in(page, stack.web_url)
+    return page

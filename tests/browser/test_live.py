@@ -14,7 +14,7 @@ from services.common import topology
 from services.common.db import create_engine
 from services.common.messages import AttendanceMarked, FaceBox, FaceRecognized, FaceUnknown
 from services.common.settings import DatabaseSettings
-from tests.browser.conftest import TIMEZONE, Stack
+from tests.browser.conftest import TIMEZONE, Stack, log_in
 from tests.browser.helpers import screenshot
 from tests.support.amqp import TestBroker
 
@@ -48,8 +48,9 @@ def open_live(page: Page, url: str) -> None:
 
 
 def test_student_turns_present_live_without_reload(
-    page: Page, page_errors: list[str], stack: Stack, broker: TestBroker
+    admin_page: Page, page_errors: list[str], stack: Stack, broker: TestBroker
 ) -> None:
+    page = admin_page
     camera = f"cam-{uuid.uuid4().hex[:6]}"
     ada = stack.add_student("Ada Lovelace")
     alan = stack.add_student("Alan Turing")
@@ -120,6 +121,7 @@ def test_live_page_fits_a_phone(browser: Browser, stack: Stack) -> None:
     )
     try:
         page = context.new_page()
+        log_in(page, stack.web_url)
         open_live(page, f"{stack.web_url}/sessions/{session['id']}/live")
         expect(page.locator(".session-panel h1")).to_contain_text("Compilers")
         # Nothing wider than the screen: no sideways scrolling on a phone.
@@ -129,7 +131,10 @@ def test_live_page_fits_a_phone(browser: Browser, stack: Stack) -> None:
         context.close()
 
 
-def test_after_losing_the_broker_the_page_catches_up_from_its_snapshot(page: Page, stack: Stack) -> None:
+def test_after_losing_the_broker_the_page_catches_up_from_its_snapshot(
+    admin_page: Page, stack: Stack
+) -> None:
+    page = admin_page
     camera = f"cam-{uuid.uuid4().hex[:6]}"
     student = stack.add_student("Katherine Johnson")
     session = stack.add_session("Orbits", camera)

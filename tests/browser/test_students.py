@@ -12,7 +12,8 @@ from tests.browser.helpers import screenshot
 pytestmark = [pytest.mark.browser, pytest.mark.faces]
 
 
-def test_refused_photo_shows_its_reason(page: Page, stack: Stack, faces_dir: Path) -> None:
+def test_refused_photo_shows_its_reason(admin_page: Page, stack: Stack, faces_dir: Path) -> None:
+    page = admin_page
     no_face = faces_dir / "no_face" / "noise.jpg"
     face = sorted((faces_dir / "people" / "guido_van_rossum").glob("*.jpg"))[0]
     number = f"E{uuid.uuid4().hex[:8]}"
@@ -39,7 +40,8 @@ def test_refused_photo_shows_its_reason(page: Page, stack: Stack, faces_dir: Pat
     expect(row.locator("td.num")).to_have_text("1")
 
 
-def test_delete_asks_for_confirmation(page: Page, stack: Stack) -> None:
+def test_delete_asks_for_confirmation(admin_page: Page, stack: Stack) -> None:
+    page = admin_page
     student = stack.add_student("Charles Babbage")
     page.goto(f"{stack.web_url}/students/{student['id']}")
     page.click("text=Delete this student")
