@@ -2,6 +2,7 @@
 marked, and every identity event that named the wrong person."""
 
 from collections import Counter, defaultdict
+from datetime import datetime
 from typing import Any
 
 from bench.evaluate.system import Enrollment, RunResult
@@ -38,8 +39,13 @@ def build_report(result: RunResult, truth: Truth, enrollment: Enrollment) -> dic
     located = bool(truth.boxes)
     wrong_events = []
     at_place: dict[str, Counter[str]] = defaultdict(Counter)  # who really was there -> what they were called
+    closest: dict[tuple[str, str], float] = {}  # (who was there, what they were called) -> best distance
     for event in result.events:
-        frame = round(event["frame_seq"] * step)
+        if result.media_start is not None:  # the file's own time, whatever capture published
+            offset = datetime.fromisoformat(event["captured_at"]) - result.media_start
+            frame = round(offset.total_seconds() * fps)
+        else:
+            frame = round(event["frame_seq"] * step)
         media_s = round(frame / fps, 2)
         really = None
         if located and event.get("box"):
@@ -49,6 +55,9 @@ def build_report(result: RunResult, truth: Truth, enrollment: Enrollment) -> dic
             if really is not None:
                 called = event["student_number"] if event["kind"] == "recognized" else "unknown"
                 at_place[really][called] += 1
+                if event["distance"] is not None:
+                    nearest = closest.get((really, called))
+                    closest[(really, called)] = min(event["distance"], nearest or event["distance"])
         if event["kind"] != "recognized":
             continue
         named = event["student_number"]
@@ -77,6 +86,8 @@ def build_report(result: RunResult, truth: Truth, enrollment: Enrollment) -> dic
                 "margin": event.get("margin"),
                 "tracked": event["tracked"],
                 "worker": event.get("worker"),
+                "track_id": event.get("track_id"),
+                "tier": event.get("tier"),
                 "event_id": event["event_id"],
             }
         )
@@ -92,7 +103,10 @@ def build_report(result: RunResult, truth: Truth, enrollment: Enrollment) -> dic
         elif not calls:
             note = "never detected" if located else ""
         else:
-            note = ", ".join(f"{who} x{n}" for who, n in calls.most_common(4))
+            note = ", ".join(
+                f"{who} x{n}" + (f" (best {closest[(number, who)]:.3f})" if (number, who) in closest else "")
+                for who, n in calls.most_common(4)
+            )
         missed.append({"student_number": number, "name": truth.names.get(number, number), "seen_as": note})
     per_worker = Counter(str(b.get("worker")) for b in result.analyzed)
     kinds = Counter(e["kind"] for e in result.events)
@@ -104,6 +118,7 @@ def build_report(result: RunResult, truth: Truth, enrollment: Enrollment) -> dic
             "pace": s.pace,
             "speed": s.speed if s.pace == "realtime" else None,
             "capture_fps": s.capture_fps,
+            "media_start": result.media_start.isoformat() if result.media_start else None,
             "killed": result.killed,
             "wall_s": round(result.wall_s, 1),
             "frames_published": result.frames_published,

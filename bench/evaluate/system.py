@@ -28,6 +28,7 @@ from harness.processes import ServiceProcess, wait_until
 from harness.servers import fresh_database, fresh_vhost, remove_database, remove_vhost
 from services.api.queries.courses import create_course, replace_roster
 from services.api.queries.sessions import create_session
+from services.capture.settings import CaptureSettings
 from services.common import topology
 from services.common.attendance import as_utc, fetch_marks
 from services.common.db import create_engine
@@ -103,6 +104,7 @@ class RunResult:
     csv_rows: list[dict[str, str]]
     tap_only: int  # identity events the tap saw that MySQL does not have
     logs: dict[str, str]
+    media_start: datetime | None = None  # when capture stamps a file's frames with their own time
 
 
 class Tap:
@@ -190,8 +192,13 @@ def run_lesson(settings: RunSettings, enrollment: Enrollment, tmp: Path) -> RunR
 
     engine = create_engine(DatabaseSettings(database_url=database_url))
     tap: Tap | None = None
+    # Where capture can stamp a file's frames with the file's own time, the lesson starts at a
+    # moment we choose, so each event's second of the video is its timestamp minus that moment.
+    media_start = None
+    if "capture_media_start" in CaptureSettings.model_fields:
+        media_start = datetime.now(UTC).replace(microsecond=0)
     try:
-        session_id = _prepare(engine, settings, enrollment)
+        session_id = _prepare(engine, settings, enrollment, media_start)
         start("recorder", "services.recorder")
         for n in range(1, settings.recognizers + 1):
             start(f"recognizer-{n}", "services.recognizer", RECOGNIZER_WORKER_ID=f"w{n}")
@@ -203,6 +210,9 @@ def run_lesson(settings: RunSettings, enrollment: Enrollment, tmp: Path) -> RunR
         )
         tap = Tap(amqp_url)
         started = time.monotonic()
+        media: dict[str, str] = {}
+        if media_start is not None:
+            media["CAPTURE_MEDIA_START"] = media_start.isoformat()
         capture = start(
             "capture",
             "services.capture",
@@ -211,6 +221,7 @@ def run_lesson(settings: RunSettings, enrollment: Enrollment, tmp: Path) -> RunR
             CAPTURE_FPS=str(settings.capture_fps),
             CAPTURE_PACE=settings.pace,
             CAPTURE_SPEED=str(settings.speed),
+            **media,
         )
         killed = _play(settings, capture, processes, tap, started)
         _drain(vhost, tap)
@@ -234,6 +245,7 @@ def run_lesson(settings: RunSettings, enrollment: Enrollment, tmp: Path) -> RunR
             csv_rows=_read_csv(csv_path),
             tap_only=tap_only,
             logs={name: str(p.log_path) for name, p in processes.items()},
+            media_start=media_start,
         )
     finally:
         if tap is not None:
@@ -246,7 +258,9 @@ def run_lesson(settings: RunSettings, enrollment: Enrollment, tmp: Path) -> RunR
             remove_database(database_url)
 
 
-def _prepare(engine: sa.Engine, settings: RunSettings, enrollment: Enrollment) -> int | None:
+def _prepare(
+    engine: sa.Engine, settings: RunSettings, enrollment: Enrollment, media_start: datetime | None
+) -> int | None:
     """Students and their encodings; with a roster, its course and a session covering the lesson."""
     ids: dict[str, int] = {}
     with engine.begin() as connection:
@@ -261,8 +275,8 @@ def _prepare(engine: sa.Engine, settings: RunSettings, enrollment: Enrollment) -
             ids[number] = create_student(connection, number, settings.names.get(number, number)).id
         course = create_course(connection, "LESSON", "The evaluated lesson's class")
         replace_roster(connection, course.id, sorted(ids[n] for n in settings.roster))
-        # From a little before now (capture stamps frames from its start) to well after the end.
-        now = datetime.now(UTC)
+        # From a little before the lesson starts (in media time, or capture's clock) to well after.
+        now = media_start or datetime.now(UTC)
         wall = settings.duration_s / (settings.speed if settings.pace == "realtime" else 1.0)
         session = create_session(
             connection,
@@ -343,6 +357,9 @@ def _events(engine: sa.Engine, tap: Tap) -> tuple[list[dict[str, Any]], int]:
                 "box": body.get("box"),
                 "worker": body.get("worker"),
                 "margin": body.get("margin"),
+                # Newer workers say which track an event belongs to and how sure its decision is.
+                "track_id": body.get("track_id"),
+                "tier": (body.get("evidence") or {}).get("tier"),
             }
         )
     return events, len(published)
