@@ -81,8 +81,8 @@ class FrameRecognizer:
         to_encode = [t for t in tracks if self.tracker.needs_encoding(t, at)]
         encodings = self.analyzer.encode(rgb, [t.box for t in to_encode])
         events: list[FaceRecognized | FaceUnknown] = []
-        for track, match in zip(to_encode, matcher.match(encodings), strict=True):
-            decision = self.tracker.observe(track, match, at)
+        for track, encoding, match in zip(to_encode, encodings, matcher.match(encodings), strict=True):
+            decision = self.tracker.observe(track, encoding, match, at, matcher)
             common = {
                 "camera_id": frame.camera_id,
                 "frame_seq": frame.seq,

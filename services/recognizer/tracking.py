@@ -23,9 +23,11 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import numpy as np
+
 from services.common.messages import FaceBox
-from services.faces.decision import Decision, DecisionRule
-from services.faces.matching import Match
+from services.faces.decision import Decision, DecisionRule, fuse
+from services.faces.matching import Match, Matcher
 
 
 def iou(a: FaceBox, b: FaceBox) -> float:
@@ -44,6 +46,7 @@ class Track:
     id: uuid.UUID = field(default_factory=uuid.uuid4)
     misses: int = 0  # frames of its camera since, without its face
     matches: list[Match] = field(default_factory=list)  # fresh looks, the newest last
+    encodings: list[np.ndarray] = field(default_factory=list)  # of those looks
     encoded_at: datetime | None = None
     decision: Decision | None = None
 
@@ -103,16 +106,23 @@ class FaceTracker:
             refresh = self.unknown_refresh_s
         return at - track.encoded_at >= timedelta(seconds=refresh)
 
-    def observe(self, track: Track, match: Match, at: datetime) -> Decision:
-        """Add a fresh look to the track and decide again."""
+    def observe(
+        self, track: Track, encoding: np.ndarray, match: Match, at: datetime, matcher: Matcher | None = None
+    ) -> Decision:
+        """Add a fresh look (its encoding and match) to the track and decide again; with a
+        matcher and a fusing rule, on the fused embedding of the track's looks."""
         track.encoded_at = at
         previous = track.decision
         was_named = previous is not None and previous.identity is not None
         consistent = was_named and previous is not None and self._consistent(previous, match)
         if was_named and not consistent:
-            track.matches = []  # the name does not carry over an inconsistent look
+            track.matches, track.encodings = [], []  # the name does not carry over an inconsistent look
         track.matches = [*track.matches, match][-self.rule.window :]
-        decision = self.rule.decide(track.matches)
+        track.encodings = [*track.encodings, encoding][-self.rule.window :]
+        fused = None
+        if self.rule.fused and matcher is not None:
+            [fused] = matcher.match(fuse(track.encodings))
+        decision = self.rule.decide(track.matches, fused)
         if consistent and previous is not None and decision.identity is None:
             decision = _keep(previous, decision)  # hysteresis: a turned head keeps the name
         track.decision = decision

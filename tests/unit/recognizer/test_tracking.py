@@ -3,9 +3,11 @@ boxes and matches of successive frames of one camera."""
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+
 from services.common.messages import FaceBox
-from services.faces.decision import DecisionRule
-from services.faces.matching import Identity, Match
+from services.faces.decision import DecisionRule, fuse
+from services.faces.matching import Gallery, Identity, Match, Matcher
 from services.recognizer.tracking import FaceTracker, Track, iou
 
 T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
@@ -35,7 +37,7 @@ def frame(tracker: FaceTracker, n: int, faces: list[tuple[FaceBox, Match]]) -> l
     tracks = tracker.step("cam", at(n), [b for b, _ in faces])
     for track, (_, match) in zip(tracks, faces, strict=True):
         if tracker.needs_encoding(track, at(n)):
-            tracker.observe(track, match, at(n))
+            tracker.observe(track, np.zeros(128), match, at(n))  # no matcher: the looks' votes decide
     return tracks
 
 
@@ -137,3 +139,32 @@ def test_each_camera_has_its_own_tracks() -> None:
     assert a is not b
     [a_again] = tracker.step("cam-a", at(1), [box(0)])
     assert a_again is a
+
+
+def test_fusing_looks_names_a_student_each_look_only_nearly_matches() -> None:
+    """Two looks 0.52 away on either side of Ada: neither is within 0.5, their fusion is."""
+    ada = np.zeros(128)
+    ada[0] = 1.0
+    gallery = Matcher(Gallery.from_rows([(ADA, ada), (BOB, -ada)]), tolerance=0.5, margin=0.08)
+    left, right = ada.copy(), ada.copy()
+    left[1], right[1] = 0.52, -0.52
+    tracker = FaceTracker(rule=DecisionRule(agree=2, window=4))
+    looks = gallery.match([left, right])
+    assert all(m.identity is None for m in looks)
+    [track] = tracker.step("cam", at(0), [box(0)])
+    tracker.observe(track, left, looks[0], at(0), gallery)
+    [track] = tracker.step("cam", at(1), [box(0)])
+    decision = tracker.observe(track, right, looks[1], at(1), gallery)
+    assert decision.identity == ADA
+
+
+def test_a_fused_name_is_refused_when_a_look_names_someone_else() -> None:
+    rule = DecisionRule(agree=2, window=4)
+    decision = rule.decide([confident(ADA), confident(BOB), confident(ADA)], fused=confident(ADA))
+    assert decision.identity is None and decision.contested
+
+
+def test_a_fused_embedding_keeps_the_looks_length() -> None:
+    a, b = np.zeros(128), np.zeros(128)
+    a[0], b[1] = 1.0, 1.0
+    assert abs(np.linalg.norm(fuse([a, b])) - 1.0) < 1e-9
