@@ -45,6 +45,9 @@ class Consumer:
     as "the gallery changed"); their callbacks must be quick, they run on this thread.
     `on_reconnect`: called after each reconnect (not the first connect), once the topology and
     subscriptions are declared again: whatever they were sent meanwhile is lost.
+    `on_tick`: called each time the consume loop goes round (a message arrived, a batch was
+    handled and acked, or nothing came for a moment), so a health check can tell a consumer
+    that is alive from one stuck in its handler, its publishing or its reconnecting.
     """
 
     def __init__(
@@ -59,6 +62,7 @@ class Consumer:
         batch_wait_s: float = 0.05,
         subscriptions: Sequence[tuple[topology.PrivateQueue, OnMessage]] = (),
         on_reconnect: Callable[[], None] | None = None,
+        on_tick: Callable[[], None] | None = None,
         stop: threading.Event | None = None,
     ) -> None:
         self.settings = settings
@@ -70,6 +74,7 @@ class Consumer:
         self.batch_wait_s = batch_wait_s
         self.subscriptions = tuple(subscriptions)
         self.on_reconnect = on_reconnect
+        self.on_tick = on_tick
         self.stop = stop or threading.Event()
         self._connects = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-work")
@@ -140,6 +145,8 @@ class Consumer:
                 )
             if self.stop.is_set():
                 break
+            if self.on_tick is not None:
+                self.on_tick()
             if batch and (len(batch) >= self.batch_size or time.monotonic() - first_at >= self.batch_wait_s):
                 if not self._handle(connection, channel, batch):
                     break
