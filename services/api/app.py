@@ -64,9 +64,17 @@ TAGS = [
 ROUTERS = (students, cameras, courses, sessions, attendance, health, auth, users, tokens, audit)
 
 
+def _error_doc(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+    }
+
+
 def _openapi_document(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document, with every 422 described as the API really answers it (a sentence and
-    the list of problems, see services.api.errors) instead of FastAPI's default shape."""
+    the list of problems, see services.api.errors) instead of FastAPI's default shape, and the
+    answers any route can give documented on each: 400 and 413 for a body, 503 without MySQL."""
     if app.openapi_schema is not None:
         return app.openapi_schema
     document = get_openapi(
@@ -88,6 +96,15 @@ def _openapi_document(app: FastAPI) -> dict[str, Any]:
             if content.get("schema", {}).get("$ref") == default:
                 content["schema"] = ours
                 response["description"] = "The request does not fit the schema: a sentence and each problem"
+    for item in document.get("paths", {}).values():
+        for operation in item.values():
+            responses = operation.setdefault("responses", {})
+            if "requestBody" in operation:
+                responses.setdefault(
+                    "400", _error_doc("The body cannot be read (not UTF-8, broken multipart)")
+                )
+                responses.setdefault("413", _error_doc("The request is larger than API_MAX_REQUEST_BYTES"))
+            responses.setdefault("503", _error_doc("MySQL is unavailable; try again (Retry-After)"))
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
     definitions = ValidationErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -132,5 +149,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_middleware(Authentication, engine=context.engine)
     for module in ROUTERS:
         app.include_router(module.router)
+    # Every route with its methods, for the Allow header of a 405 (services.api.errors).
+    app.state.method_routes = [
+        route
+        for route in [*(r for module in ROUTERS for r in module.router.routes), *app.router.routes]
+        if isinstance(getattr(route, "methods", None), set) and hasattr(route, "path_regex")
+    ]
     app.openapi = lambda: _openapi_document(app)  # type: ignore[method-assign]
     return app

@@ -71,9 +71,27 @@ async def _api_error(_request: Request, error: Exception) -> JSONResponse:
     return error_response(error.status_code, error.detail, error.headers, **error.extra)
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path. Starlette's own 405 names only the first
+    route that matched the path, though GET and POST of one path are often two routes.
+    `create_app` lists the routes in `app.state.method_routes`."""
+    methods: set[str] = set()
+    for route in getattr(request.app.state, "method_routes", []):
+        if route.path_regex.match(request.url.path):
+            methods |= route.methods
+    return sorted(methods)
+
+
+# FastAPI's sentence when a body is not UTF-8 or a multipart body is malformed.
+_UNREADABLE_BODY = "There was an error parsing the body"
+
+
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     detail = str(error.detail)
+    headers = dict(error.headers or {})
+    if error.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
     # Starlette's own 404/405 carry just the status phrase; say what was asked instead.
     if detail == HTTPStatus(error.status_code).phrase:
         if error.status_code == 404:
@@ -82,7 +100,9 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
             detail = f"{request.method} is not allowed on {request.url.path}"
         else:
             detail = f"the request failed: {detail.lower()}"
-    return error_response(error.status_code, detail, error.headers)
+    elif error.status_code == 400 and detail == _UNREADABLE_BODY:
+        detail = "the request body cannot be read: JSON must be UTF-8, multipart well formed"
+    return error_response(error.status_code, detail, headers)
 
 
 async def _validation_error(_request: Request, error: Exception) -> JSONResponse:

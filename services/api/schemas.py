@@ -1,10 +1,20 @@
 """Request and response bodies (pydantic). Responses list their fields explicitly, so nothing
 stored beside them (such as a face encoding) can ever reach a client."""
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
+from fastapi import Query
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+)
 
 from services.api.accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from services.api.accounts.users import USERNAME_PATTERN, Role
@@ -22,6 +32,30 @@ StudentNumber = Annotated[str, StringConstraints(strip_whitespace=True, min_leng
 PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 CourseCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 CameraId = Annotated[str, Field(pattern=CAMERA_ID_PATTERN)]
+
+
+def _iso_day(value: object) -> object:
+    # Pydantic would also take a number of seconds since 1970 ("0"); a day is written YYYY-MM-DD.
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("a day is written YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_iso_day)]
+
+
+def _iso_text(value: object) -> object:
+    # Pydantic would also take a number of seconds since 1970; a moment is written in ISO 8601.
+    if isinstance(value, int | float):
+        raise ValueError("a moment is written in ISO 8601, e.g. 2024-09-02T08:00:00+02:00")
+    return value
+
+
+# An aware moment written in ISO 8601 with its offset.
+Moment = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+DayQuery = Annotated[
+    Day | None, Query(description="A day in the school's time zone, YYYY-MM-DD (default: today)")
+]
 
 
 # FastAPI's `responses=` documentation of extra status codes.
@@ -107,6 +141,17 @@ class PhotoUploadOut(BaseModel):
     photo_count: int
 
 
+class PhotoRefusedOut(ErrorOut):
+    """422 of an upload: some photo refused (what was kept and why the rest was not), or the
+    request does not fit the schema (errors)."""
+
+    student_id: int | None = None
+    accepted: list[PhotoAccepted] | None = None
+    rejected: list[PhotoRejected] | None = None
+    photo_count: int | None = None
+    errors: list[FieldError] | None = None
+
+
 # Cameras, courses, sessions
 
 
@@ -141,8 +186,8 @@ class TeachersIn(RequestBody):
 class SessionIn(RequestBody):
     name: PersonName
     camera_id: CameraId
-    starts_at: AwareDatetime = Field(description="ISO 8601 with an offset, e.g. 2024-09-02T08:00:00+02:00")
-    ends_at: AwareDatetime
+    starts_at: Moment = Field(description="ISO 8601 with an offset, e.g. 2024-09-02T08:00:00+02:00")
+    ends_at: Moment
     course_id: Annotated[int, Field(ge=1)] | None = None
 
 

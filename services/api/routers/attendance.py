@@ -1,6 +1,6 @@
 """Attendance reads and CSV exports (the recorder is the only writer of attendance)."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -13,6 +13,7 @@ from services.api.context import Context
 from services.api.errors import not_found
 from services.api.queries.attendance import marks_of_day, marks_of_session, marks_of_student, session_roll
 from services.api.schemas import (
+    DayQuery,
     ErrorOut,
     MarkOut,
     Responses,
@@ -27,7 +28,6 @@ from services.common.students import get_student
 
 router = APIRouter(tags=["attendance"], responses=AUTH_RESPONSES)
 
-DayQuery = Annotated[date | None, Query(description="A day in the school's time zone (default: today)")]
 CameraQuery = Annotated[str | None, Query(pattern=CAMERA_ID_PATTERN, description="Only this camera")]
 SESSION_NOT_FOUND: Responses = {404: {"model": ErrorOut, "description": "No such session"}}
 CSV_RESPONSE: Responses = {

@@ -1,7 +1,7 @@
 """Class sessions: scheduled ones, and each camera's default session of the day."""
 
 import logging
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -13,7 +13,7 @@ from services.api.context import Context
 from services.api.errors import ApiError, not_found
 from services.api.queries.courses import get_course
 from services.api.queries.sessions import create_session
-from services.api.schemas import ErrorOut, SessionIn, SessionOut
+from services.api.schemas import DayQuery, ErrorOut, SessionIn, SessionOut
 from services.common.sessions import current_sessions, get_session, local_day, sessions_of_day
 from services.common.settings import CAMERA_ID_PATTERN
 
@@ -21,7 +21,6 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/sessions", tags=["sessions"], responses=AUTH_RESPONSES)
 
-DayQuery = Annotated[date | None, Query(description="A day in the school's time zone (default: today)")]
 CameraQuery = Annotated[str | None, Query(pattern=CAMERA_ID_PATTERN, description="Only this camera")]
 
 

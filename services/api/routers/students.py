@@ -20,6 +20,7 @@ from services.api.queries.students import lock_active_student, search_students, 
 from services.api.schemas import (
     ErrorOut,
     PhotoAccepted,
+    PhotoRefusedOut,
     PhotoRejected,
     PhotoUploadOut,
     Responses,
@@ -160,12 +161,18 @@ def delete_student(student_id: int, admin: Admin, context: Context) -> Response:
         **NOT_FOUND,
         201: {"description": "Every photo accepted", "headers": BROADCAST_DOC},
         413: {"model": ErrorOut, "description": "The request is larger than API_MAX_REQUEST_BYTES"},
-        422: {"description": "At least one photo refused: detail, accepted, rejected, photo_count"},
+        422: {
+            "model": PhotoRefusedOut,
+            "description": "At least one photo refused: detail, accepted, rejected, photo_count "
+            "(or the request does not fit the schema: detail, errors)",
+        },
     },
 )
 async def upload_photos(
     student_id: int,
-    photos: Annotated[list[UploadFile], File(description="One or more photos (JPEG, PNG, ...)")],
+    photos: Annotated[
+        list[UploadFile], File(description="One or more photos (JPEG, PNG, ...)", min_length=1)
+    ],
     editor: Editor,
     context: Context,
 ) -> JSONResponse:

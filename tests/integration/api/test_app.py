@@ -39,6 +39,18 @@ CONTRACT = {
     ("get", "/students/{student_id}/attendance"),
     ("get", "/sessions/{session_id}/attendance.csv"),
     ("get", "/attendance.csv"),
+    # docs/auth-contract.md
+    ("post", "/auth/login"),
+    ("post", "/auth/logout"),
+    ("get", "/auth/me"),
+    ("get", "/users"),
+    ("post", "/users"),
+    ("patch", "/users/{user_id}"),
+    ("get", "/tokens"),
+    ("post", "/tokens"),
+    ("delete", "/tokens/{token_id}"),
+    ("put", "/courses/{course_id}/teachers"),
+    ("get", "/audit"),
 }
 
 
@@ -178,3 +190,69 @@ def test_the_server_runs_answers_and_stops_on_sigterm(
         code = server.stop()
     assert code == 0, server.log()
     assert "listening on 127.0.0.1" in server.log()
+
+
+def test_a_405_names_every_method_the_path_serves(client: TestClient) -> None:
+    # Found by schemathesis: Starlette named only the first route's methods (GET and POST /students
+    # are two routes), so `Allow` said POST alone.
+    response = client.options("/students")
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, POST"
+    assert client.put("/students/1/photos").headers["Allow"] == "POST"
+
+
+def test_a_body_that_is_not_utf8_is_a_documented_400(client: TestClient) -> None:
+    response = client.post(
+        "/students", content=b"\x80 not utf-8", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("the request body cannot be read")
+    spec = client.get("/openapi.json").json()
+    assert {"400", "413", "503"} <= set(spec["paths"]["/students"]["post"]["responses"])
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [("/sessions", {"date": "0"}), ("/attendance", {"date": "20240902"}), ("/attendance.csv", {"date": "1"})],
+)
+def test_a_day_must_be_written_as_a_day(client: TestClient, path: str, params: dict[str, str]) -> None:
+    # Found by schemathesis: "0" was read as 1970-01-01 (seconds since 1970).
+    response = client.get(path, params=params)
+    assert response.status_code == 422
+    assert response.json()["detail"] == "date: a day is written YYYY-MM-DD"
+
+
+def test_a_moment_must_be_written_in_iso_8601(client: TestClient) -> None:
+    body = {"name": "Maths", "camera_id": "room-1", "starts_at": 0, "ends_at": "2000-01-01T00:00:00Z"}
+    response = client.post("/sessions", json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("starts_at: a moment is written in ISO 8601")
+
+
+def test_every_422_is_documented_with_its_real_shape(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    refs = {
+        operation["responses"]["422"]["content"]["application/json"]["schema"]["$ref"]
+        for item in spec["paths"].values()
+        for operation in item.values()
+        if "422" in operation["responses"]
+    }
+    assert refs <= {
+        "#/components/schemas/ValidationErrorOut",
+        "#/components/schemas/ErrorOut",
+        "#/components/schemas/PhotoRefusedOut",
+    }
+    response = client.post("/students", json={})
+    assert set(response.json()) == {"detail", "errors"}
+
+
+def test_every_protected_route_documents_401_and_403(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if (method, path) in {("get", "/health"), ("post", "/auth/login")}:
+                continue
+            assert {"401", "403"} <= set(operation["responses"]), (method, path)
+            assert operation.get("security") == [{"HTTPBearer": []}], (method, path)
+    assert "429" in spec["paths"]["/auth/login"]["post"]["responses"]
