@@ -20,3 +20,17 @@ class RecorderSettings(BaseServiceSettings, BrokerSettings, DatabaseSettings):
     # Minutes after a scheduled session's start from which a first sighting counts as late
     # (unset: always present). Default daily sessions are never late.
     recorder_late_after_min: float | None = Field(None, ge=0)
+    # Database calls that wait longer fail and are retried (logged), instead of hanging.
+    recorder_db_lock_wait_s: int = Field(10, ge=1, le=3600)
+    recorder_db_statement_timeout_s: float = Field(30.0, gt=0, le=3600)
+    # The health file the running recorder keeps (default: the CSV's path + ".health"), and
+    # how long a batch may stay unfinished before `--health` says unhealthy. Above the
+    # statement timeout, so one slow call is not yet a failure.
+    recorder_health_path: Path | None = None
+    recorder_health_max_age_s: float = Field(60.0, gt=0, le=3600)
+
+    @property
+    def health_path(self) -> Path:
+        return self.recorder_health_path or self.recorder_csv_path.with_name(
+            self.recorder_csv_path.name + ".health"
+        )

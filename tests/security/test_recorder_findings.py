@@ -382,8 +382,9 @@ def test_finding_3_an_event_for_a_deleted_or_unknown_student_makes_no_mark(
         marked = connection.execute(sa.text("SELECT student_id FROM attendance")).scalars().all()
     assert marked == [ada]
     log = recorder.log()
-    assert log.count(f"student {gone} ") == 1 and log.count("student 987654 ") == 1
-    assert "WARNING" in log
+    for ignored in (gone, 987654):  # said once per student, at WARNING
+        [line] = [line for line in log.splitlines() if f"sightings of student {ignored}:" in line]
+        assert "WARNING" in line
 
 
 def test_finding_16_a_mark_recovered_after_a_crash_is_announced(
@@ -404,4 +405,4 @@ def test_finding_16_a_mark_recovered_after_a_crash_is_announced(
     )
     broker.publish(topology.CAPTURE_EXCHANGE, topology.heartbeat_key("room-1"), heartbeat)
     announced = wait_until(lambda: broker.drain(marks), 15, "the recovered mark's announcement")
-    assert [m["attendance_id"] for m in announced] == [batch.marks[0].attendance_id]  # type: ignore[union-attr]
+    assert [m["attendance_id"] for m in announced] == [batch.marks[0].attendance_id]  # type: ignore[attr-defined]

@@ -1,6 +1,8 @@
 """The recorder's logic with an in-memory stand-in for MySQL (the real one is in tests/integration)."""
 
 import csv
+import json
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -9,10 +11,12 @@ import pytest
 import sqlalchemy as sa
 
 from services.common.attendance import AttendanceMark
-from services.common.messages import FaceBox, FaceRecognized
+from services.common.messages import CameraHeartbeat, FaceBox, FaceRecognized
 from services.common.transport import Delivery, TransientError
 from services.recorder.csv_journal import CsvJournal
+from services.recorder.health import Liveness
 from services.recorder.service import AttendanceRecorder
+from services.recorder.single import AnotherRecorderError
 from services.recorder.store import RecordedBatch
 
 NOW = datetime(2026, 12, 1, 9, tzinfo=UTC)
@@ -62,7 +66,7 @@ class FlakyCommitStore:
                         best_distance=0.4,
                         sightings=1,
                         event_id=str(event.event_id),
-                        marked_at=NOW,
+                        marked_at=datetime.now(UTC),  # recent: restored marks get announced
                     )
                 )
                 self.marks.append(created[-1])
@@ -123,3 +127,74 @@ def test_the_csv_catches_up_after_a_failed_append(tmp_path: Path, monkeypatch: p
     second = sighting(2)
     recorder.handle([Delivery(body=second.model_dump_json().encode(), routing_key="face.recognized.room")])
     assert [r["student_id"] for r in rows(journal.path)] == ["1", "2"]
+
+
+def test_a_mark_restored_to_the_csv_at_start_is_announced_with_the_next_message(tmp_path: Path) -> None:
+    store = FlakyCommitStore()
+    store.record([sighting(1)])  # committed; the recorder died before the CSV
+    recorder = AttendanceRecorder(store, CsvJournal(tmp_path / "a.csv", ZoneInfo("UTC")))  # type: ignore[arg-type]
+    recorder.start()
+    [handled] = recorder.handle(
+        [Delivery(body=sighting(2).model_dump_json().encode(), routing_key="face.recognized.room")]
+    )
+    assert [o.message.student_id for o in handled.publish] == [2, 1]  # type: ignore[attr-defined]
+    [again] = recorder.handle(
+        [Delivery(body=sighting(3).model_dump_json().encode(), routing_key="face.recognized.room")]
+    )
+    assert [o.message.student_id for o in again.publish] == [3]  # type: ignore[attr-defined]
+
+
+def test_the_next_heartbeat_carries_the_restored_marks_when_no_sighting_comes(tmp_path: Path) -> None:
+    store = FlakyCommitStore()
+    store.record([sighting(1)])
+    store.record_heartbeat = lambda heartbeat: None  # type: ignore[attr-defined]
+    recorder = AttendanceRecorder(store, CsvJournal(tmp_path / "a.csv", ZoneInfo("UTC")))  # type: ignore[arg-type]
+    recorder.start()
+    beat = CameraHeartbeat(
+        camera_id="room", camera_name="R", source="s", frames_published=1, status="streaming"
+    )
+    bad, good = recorder.handle_heartbeats(
+        [
+            Delivery(body=b"{}", routing_key="camera.room"),
+            Delivery(body=beat.model_dump_json().encode(), routing_key="camera.room"),
+        ]
+    )
+    assert bad.rejected is not None and not bad.publish
+    assert [o.message.student_id for o in good.publish] == [1]  # type: ignore[attr-defined]
+
+
+def test_a_recorder_that_lost_its_lock_to_another_stops_and_requeues(tmp_path: Path) -> None:
+    class TakenLock:
+        def check(self) -> None:
+            raise AnotherRecorderError("another recorder is already running on database 'x'")
+
+    store = FlakyCommitStore()
+    stop = threading.Event()
+    recorder = AttendanceRecorder(
+        store,  # type: ignore[arg-type]
+        CsvJournal(tmp_path / "a.csv", ZoneInfo("UTC")),
+        guard=TakenLock(),
+        stop=stop,
+    )
+    recorder.start()
+    with pytest.raises(TransientError):  # not a handler error: the batch is not dead-lettered
+        recorder.handle(
+            [Delivery(body=sighting(1).model_dump_json().encode(), routing_key="face.recognized.room")]
+        )
+    assert stop.is_set() and recorder.fatal is not None and store.events == set()
+
+
+def test_a_batch_is_unfinished_for_the_health_file_until_it_succeeds(tmp_path: Path) -> None:
+    store = FlakyCommitStore()
+    liveness = Liveness(tmp_path / "h.json")
+    recorder = AttendanceRecorder(store, CsvJournal(tmp_path / "a.csv", ZoneInfo("UTC")), liveness=liveness)  # type: ignore[arg-type]
+    recorder.start()
+    delivery = Delivery(body=sighting(1).model_dump_json().encode(), routing_key="face.recognized.room")
+    store.lose_next_ack = True
+    with pytest.raises(TransientError):
+        recorder.handle([delivery])
+    liveness.write()
+    assert "identity events" in json.loads(liveness.path.read_text())["busy_since"]
+    recorder.handle([delivery])
+    liveness.write()
+    assert json.loads(liveness.path.read_text())["busy_since"] == {}
