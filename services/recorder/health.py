@@ -3,13 +3,13 @@ which compose's healthcheck runs.
 
 "The process holds a connection to the broker" is not enough: a recorder stuck in a database
 call holds its connection, its messages unacknowledged, and records nothing (issue 9, finding
-11). So the running recorder keeps a small JSON file up to date (RECORDER_HEALTH_PATH, by
-default `<csv>.health`) saying since when its oldest unfinished batch has been waiting (a
-batch that fails and is retried stays unfinished), when its consumer loop last went round,
-and what is wrong with the CSV, if anything. The check turns bad when a batch has not
-finished within RECORDER_HEALTH_MAX_AGE_S, when the loop has not gone round for that long
-(broker lost, publishing stuck), when the file itself is that old (the process is gone), or
-when the CSV is refused; it prints why.
+11). So the running recorder keeps a small JSON file up to date, `<RECORDER_CSV_PATH>.health`,
+saying since when its oldest unfinished batch has been waiting (a batch that fails and is
+retried stays unfinished), when its consumer loop last went round, and what is wrong with the
+CSV, if anything. The check turns bad when a batch has not finished within
+RECORDER_HEALTH_MAX_AGE_S, when the loop has not gone round for that long (broker lost,
+publishing stuck), when the file itself is that old (the process is gone), or when the CSV is
+refused; it prints why.
 """
 
 import json

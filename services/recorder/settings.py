@@ -23,14 +23,12 @@ class RecorderSettings(BaseServiceSettings, BrokerSettings, DatabaseSettings):
     # Database calls that wait longer fail and are retried (logged), instead of hanging.
     recorder_db_lock_wait_s: int = Field(10, ge=1, le=3600)
     recorder_db_statement_timeout_s: float = Field(30.0, gt=0, le=3600)
-    # The health file the running recorder keeps (default: the CSV's path + ".health"), and
-    # how long a batch may stay unfinished before `--health` says unhealthy. Above the
-    # statement timeout, so one slow call is not yet a failure.
-    recorder_health_path: Path | None = None
+    # How long a batch may stay unfinished (retries included), or the consumer loop stand
+    # still, before `python -m services.recorder --health` says unhealthy. Above the statement
+    # timeout, so one slow call is not yet a failure. The recorder keeps its health file
+    # beside the CSV, as <RECORDER_CSV_PATH>.health.
     recorder_health_max_age_s: float = Field(60.0, gt=0, le=3600)
 
     @property
     def health_path(self) -> Path:
-        return self.recorder_health_path or self.recorder_csv_path.with_name(
-            self.recorder_csv_path.name + ".health"
-        )
+        return self.recorder_csv_path.with_name(self.recorder_csv_path.name + ".health")
