@@ -54,9 +54,12 @@ class FrameCaptured(Message):
     captured_at: AwareDatetime
     width: PositiveInt
     height: PositiveInt
+    # A worker may skip this frame for a newer one of its camera (overload, realtime pace); a
+    # frame that is not droppable (fast pace: a file processed whole) is processed in order.
+    droppable: bool = True
 
-    def to_headers(self) -> dict[str, str | int]:
-        return {
+    def to_headers(self) -> dict[str, str | int | bool]:
+        headers: dict[str, str | int | bool] = {
             "schema_version": self.schema_version,
             "camera_id": self.camera_id,
             "seq": self.seq,
@@ -64,6 +67,9 @@ class FrameCaptured(Message):
             "width": self.width,
             "height": self.height,
         }
+        if not self.droppable:  # only when it differs, so workers of the previous version still read the rest
+            headers["droppable"] = False
+        return headers
 
 
 class _FaceEvent(Message):
@@ -134,6 +140,26 @@ class FrameAnalyzed(Message):
     faces: NonNegativeInt
     recognized: NonNegativeInt
     elapsed_ms: float = Field(ge=0)
+
+
+class CameraLoad(Message):
+    """How a worker served one camera over its last report interval (observability: is every
+    camera getting its share?). Published about every few seconds per camera the worker received
+    frames of, on the recognizer exchange (`camera.load.<camera>`). Transient.
+
+    `received`: frames of the camera that reached the worker; `processed`: analyzed;
+    `dropped`: superseded by a newer frame of the camera before their turn, never analyzed.
+    """
+
+    kind: Literal["camera.load"] = "camera.load"
+    camera_id: CameraId
+    worker: str = Field(max_length=100)
+    sent_at: AwareDatetime = Field(default_factory=utc_now)
+    interval_s: float = Field(gt=0)
+    received: NonNegativeInt
+    processed: NonNegativeInt
+    dropped: NonNegativeInt
+    busy_s: float = Field(0.0, ge=0)  # time spent analyzing this camera's frames
 
 
 class MarkFields(BaseModel):

@@ -5,7 +5,8 @@
 - `publisher`: `publish` onto a channel, `Publisher` (confirmed, occasional messages),
   `StreamPublisher` (unconfirmed, disposable streams such as frames and heartbeats);
 - `subscriber`: private queues without acks (`subscribe`, `Subscriber`), for views and signals;
-- `consumer`: `Consumer`, one queue with an explicit ack policy.
+- `consumer`: `Consumer`, one queue with an explicit ack policy (optionally a `Schedule` that
+  chooses what to handle next and drops what it supersedes).
 
 Names, arguments and bindings come from `services.common.topology`; what handlers receive and
 return (`Delivery`, `Handled`, `Outgoing`, `TransientError`) from `services.common.transport`.
@@ -19,7 +20,7 @@ from services.common.amqp.connection import (
     connection_parameters,
     declare_topology,
 )
-from services.common.amqp.consumer import Consumer
+from services.common.amqp.consumer import Consumer, Schedule
 from services.common.amqp.errors import (
     CONNECTION_ERRORS,
     EXIT_BROKER_REFUSED,
@@ -37,6 +38,7 @@ __all__ = [
     "BrokerRefused",
     "Consumer",
     "Publisher",
+    "Schedule",
     "StreamPublisher",
     "Subscriber",
     "broker_reachable",

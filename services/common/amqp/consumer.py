@@ -9,6 +9,12 @@
   serviced, so minutes of face recognition or a slow gallery load never drop the connection;
 - a broker that refuses us (see `errors.py`) stops the consumer, and every loop sharing its
   `stop` event, and the process exits non-zero.
+
+With a `Schedule` (the recognizer's frames), the consumer does not hand the handler what comes
+in order: every delivery is offered to the schedule as soon as it arrives, the deliveries it
+supersedes are acked unhandled (dropped, never processed), and whenever nothing more is waiting
+the schedule chooses the one delivery to handle next. Held deliveries stay unacked (prefetch
+bounds them) and go back to the queue on shutdown.
 """
 
 import itertools
@@ -19,9 +25,10 @@ import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+from pika.spec import Basic, BasicProperties
 
 from services.common import topology
 from services.common.amqp.connection import closing, connect
@@ -38,6 +45,20 @@ logger = logging.getLogger("services.common.amqp")
 _REFUSED: weakref.WeakKeyDictionary[threading.Event, BrokerRefused] = weakref.WeakKeyDictionary()
 
 
+class Schedule(Protocol):
+    """Which delivery a consumer hands its handler next (see the module docstring). Called on
+    the consumer's thread only."""
+
+    def offer(self, delivery: Delivery) -> Sequence[Delivery]:
+        """Hold a delivery; returns the held ones it supersedes (acked unhandled: dropped)."""
+
+    def next(self) -> Delivery | None:
+        """The held delivery to handle now (no longer held), or None if none is held."""
+
+    def clear(self) -> list[Delivery]:
+        """Forget every held delivery and return them (requeued, or gone with the channel)."""
+
+
 class Consumer:
     """Consumes one queue with an explicit ack policy (see the module docstring).
 
@@ -48,13 +69,16 @@ class Consumer:
     `on_tick`: called each time the consume loop goes round (a message arrived, a batch was
     handled and acked, or nothing came for a moment), so a health check can tell a consumer
     that is alive from one stuck in its handler, its publishing or its reconnecting.
+    `queue`: a queue of the topology, or a `PrivateQueue` declared anew on each connection (a
+    worker's own share, gone with its connection).
+    `schedule`: hand the handler one delivery at a time, chosen by the schedule (module docstring).
     """
 
     def __init__(
         self,
         settings: BrokerSettings,
         name: str,
-        queue: str,
+        queue: str | topology.PrivateQueue,
         handler: Handler,
         *,
         prefetch: int = 1,
@@ -63,11 +87,15 @@ class Consumer:
         subscriptions: Sequence[tuple[topology.PrivateQueue, OnMessage]] = (),
         on_reconnect: Callable[[], None] | None = None,
         on_tick: Callable[[], None] | None = None,
+        schedule: Schedule | None = None,
         stop: threading.Event | None = None,
     ) -> None:
         self.settings = settings
         self.name = name
         self.queue = queue
+        # A private queue's own name once declared (new on each connection).
+        self.queue_name: str = queue if isinstance(queue, str) else queue.prefix
+        self.schedule = schedule
         self.handler = handler
         self.prefetch = max(prefetch, batch_size)
         self.batch_size = batch_size
@@ -107,7 +135,7 @@ class Consumer:
             _exit(refused)
         finally:
             self._executor.shutdown(wait=True)
-        logger.info("consumer of %s stopped", self.queue)
+        logger.info("consumer of %s stopped", self.queue_name)
         sibling = _REFUSED.get(self.stop)
         if sibling is not None:  # another consumer of this service was refused (and said why)
             _exit(BrokerRefused(sibling.reason))
@@ -118,31 +146,29 @@ class Consumer:
         channel.confirm_delivery()
         with declaring(self.name):
             topology.declare(channel)
-            channel.queue_declare(self.queue, passive=True)  # a queue the topology lacks is a 404 here
+            if isinstance(self.queue, str):
+                channel.queue_declare(self.queue, passive=True)  # a queue the topology lacks is a 404 here
+            else:
+                self.queue_name = topology.declare_private(channel, self.queue)
             for queue, on_message in self.subscriptions:
                 subscribe(channel, queue, on_message)
         self._connects += 1
         if self._connects > 1 and self.on_reconnect is not None:
             self.on_reconnect()
-        logger.info("consuming %s (prefetch %d, batch %d)", self.queue, self.prefetch, self.batch_size)
+        if self.schedule is not None:
+            self._consume_scheduled(connection, channel, self.schedule)
+            return
+        logger.info("consuming %s (prefetch %d, batch %d)", self.queue_name, self.prefetch, self.batch_size)
         batch: list[Delivery] = []
         # A batch is handled when full or when its first message has waited batch_wait_s, so
         # batching bounds latency instead of adding to it under a steady trickle of messages.
         timeout = self.batch_wait_s / 4 if self.batch_size > 1 else 0.5
         first_at = 0.0
-        for method, properties, body in channel.consume(self.queue, inactivity_timeout=timeout):
+        for method, properties, body in channel.consume(self.queue_name, inactivity_timeout=timeout):
             if method is not None:
                 if not batch:
                     first_at = time.monotonic()
-                batch.append(
-                    Delivery(
-                        body=body,
-                        routing_key=method.routing_key,
-                        headers=properties.headers or {},
-                        redelivered=method.redelivered,
-                        delivery_tag=method.delivery_tag,
-                    )
-                )
+                batch.append(_delivery(method, properties, body))
             if self.stop.is_set():
                 break
             if self.on_tick is not None:
@@ -156,6 +182,38 @@ class Consumer:
             channel.basic_nack(delivery.delivery_tag, requeue=True)
         requeued = channel.cancel()
         logger.info("stopping: %d prefetched message(s) requeued", requeued + len(batch))
+
+    def _consume_scheduled(
+        self, connection: BlockingConnection, channel: BlockingChannel, schedule: Schedule
+    ) -> None:
+        schedule.clear()  # what it held came on a channel that is gone
+        logger.info("consuming %s (prefetch %d, scheduled)", self.queue_name, self.prefetch)
+        unhandled: list[Delivery] = []
+        for method, properties, body in channel.consume(self.queue_name, inactivity_timeout=0.5):
+            if method is not None:
+                for dropped in schedule.offer(_delivery(method, properties, body)):
+                    channel.basic_ack(dropped.delivery_tag)
+            if self.stop.is_set():
+                break
+            if self.on_tick is not None:
+                self.on_tick()
+            # Take in everything that has arrived first, so the schedule chooses among the newest.
+            while channel.get_waiting_message_count() == 0 and not self.stop.is_set():
+                delivery = schedule.next()
+                if delivery is None:
+                    break
+                if not self._handle(connection, channel, [delivery]):
+                    unhandled.append(delivery)
+                    break
+                if self.on_tick is not None:
+                    self.on_tick()
+            if unhandled:
+                break
+        unhandled += schedule.clear()
+        for delivery in unhandled:
+            channel.basic_nack(delivery.delivery_tag, requeue=True)
+        requeued = channel.cancel()
+        logger.info("stopping: %d held or prefetched message(s) requeued", requeued + len(unhandled))
 
     def _handle(
         self, connection: BlockingConnection, channel: BlockingChannel, batch: list[Delivery]
@@ -206,6 +264,16 @@ class Consumer:
         while not future.done():
             connection.process_data_events(time_limit=1)
         return future.result()
+
+
+def _delivery(method: Basic.Deliver, properties: BasicProperties, body: bytes) -> Delivery:
+    return Delivery(
+        body=body,
+        routing_key=method.routing_key,
+        headers=properties.headers or {},
+        redelivered=method.redelivered,
+        delivery_tag=method.delivery_tag,
+    )
 
 
 def _exit(refused: BrokerRefused) -> NoReturn:

@@ -8,7 +8,9 @@ when the broker refuses us for who we are or what we declare:
 - the login (403 ACCESS_REFUSED, an authentication failure) or the virtual host (530 NOT_ALLOWED);
 - a permission on an exchange or queue (403 ACCESS_REFUSED, at any time);
 - at declare time, a queue or exchange that exists with other arguments (406 PRECONDITION_FAILED)
-  or a missing one (404 NOT_FOUND): the broker's topology is not the one in `topology.py`.
+  or a missing one (404 NOT_FOUND): the broker's topology is not the one in `topology.py`;
+- at declare time, an exchange type the broker does not know (503 COMMAND_INVALID): the frames
+  exchange needs the consistent-hash exchange plugin enabled.
 
 Those raise `BrokerRefused`: logged once, as one line, and the process exits with
 `EXIT_BROKER_REFUSED` (it is a `SystemExit`) instead of looping on warnings forever.
@@ -40,6 +42,7 @@ EXIT_BROKER_REFUSED = 3
 _ACCESS_REFUSED = 403
 _NOT_FOUND = 404
 _PRECONDITION_FAILED = 406
+_COMMAND_INVALID = 503
 
 
 class BrokerRefused(SystemExit):
@@ -91,6 +94,16 @@ def fatal_reason(error: BaseException, *, declaring: bool = False) -> str | None
         )
     if declaring and error.reply_code == _NOT_FOUND:
         return f"the broker lacks part of the topology ({_detail(error)})"
+    if (
+        declaring
+        and error.reply_code == _COMMAND_INVALID
+        and "unknown exchange type" in str(error.reply_text)
+    ):
+        return (
+            f"the broker lacks an exchange type of the topology ({_detail(error)}): "
+            "enable the plugin with `rabbitmq-plugins enable rabbitmq_consistent_hash_exchange` "
+            "(scripts/ensure_rabbitmq_plugins.sh; compose enables it through rabbitmq/enabled_plugins)"
+        )
     return None
 
 

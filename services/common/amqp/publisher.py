@@ -3,7 +3,7 @@ streaming publisher for a producer that must keep going whatever the broker does
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pika
@@ -12,6 +12,7 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 from services.common import topology
 from services.common.amqp.connection import close_quietly, connect, connection_parameters
 from services.common.amqp.errors import CONNECTION_ERRORS, declaring, refuse
+from services.common.amqp.subscriber import OnMessage, subscribe
 from services.common.messages import Message
 from services.common.settings import BrokerSettings
 from services.common.transport import Outgoing
@@ -89,12 +90,30 @@ class StreamPublisher:
     hand is dropped (with one warning) and the next call reconnects, waiting with backoff until
     the broker is back or `stop` is set, when calls return at once without publishing. A broker
     that refuses us raises `BrokerRefused`. One thread only.
+
+    `subscriptions`: private queues consumed on the same connection without acks (capture's
+    credit: the summaries of its analyzed frames), declared anew on each connection; their
+    callbacks run during `sleep`. `on_return`: called with the headers of a message published
+    with `mandatory=True` that no queue took (the broker returns it), also during `sleep`.
+    `on_connect`: called after each (re)connection, once the subscriptions are declared.
     """
 
-    def __init__(self, settings: BrokerSettings, name: str, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        settings: BrokerSettings,
+        name: str,
+        stop: threading.Event,
+        *,
+        subscriptions: Sequence[tuple[topology.PrivateQueue, OnMessage]] = (),
+        on_return: Callable[[Mapping[str, Any]], None] | None = None,
+        on_connect: Callable[[], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.name = name
         self.stop = stop
+        self.subscriptions = tuple(subscriptions)
+        self.on_return = on_return
+        self.on_connect = on_connect
         self._connection: BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
 
@@ -104,14 +123,23 @@ class StreamPublisher:
         self.close()
         try:
             self._connection = connect(self.settings, self.name, self.stop)
-            self._channel = self._connection.channel()
+            channel = self._channel = self._connection.channel()
             with declaring(self.name):
-                topology.declare(self._channel)
+                topology.declare(channel)
+                for queue, on_message in self.subscriptions:
+                    subscribe(channel, queue, on_message)
+            if self.on_return is not None:
+                on_return = self.on_return
+                channel.add_on_return_callback(
+                    lambda _channel, _method, properties, _body: on_return(properties.headers or {})
+                )
         except CONNECTION_ERRORS as error:
             self.close()
             if not self.stop.is_set():  # connect() gives up only when we are stopping
                 self._lost(error)
             return None
+        if self.on_connect is not None:
+            self.on_connect()
         return self._channel
 
     def _lost(self, error: BaseException) -> None:
@@ -139,20 +167,24 @@ class StreamPublisher:
         *,
         content_type: str,
         headers: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Publish an opaque body (a JPEG frame, its metadata in headers), transient, or drop it."""
+        mandatory: bool = False,
+    ) -> bool:
+        """Publish an opaque body (a JPEG frame, its metadata in headers), transient, or drop it
+        (False). `mandatory`: if no queue takes it, the broker returns it to `on_return`."""
         channel = self._open()
         if channel is None:
-            return
+            return False
         properties = pika.BasicProperties(
             content_type=content_type,
             delivery_mode=pika.DeliveryMode.Transient,
             headers=dict(headers or {}),
         )
         try:
-            channel.basic_publish(exchange, routing_key, body, properties)
+            channel.basic_publish(exchange, routing_key, body, properties, mandatory=mandatory)
         except CONNECTION_ERRORS as error:
             self._lost(error)
+            return False
+        return True
 
     def queue_depth(self, queue: str) -> tuple[int, int]:
         """(messages waiting, consumers) of a declared queue; (0, 0) while the broker is away."""
@@ -167,7 +199,8 @@ class StreamPublisher:
         return int(method.message_count), int(method.consumer_count)
 
     def sleep(self, seconds: float) -> None:
-        """Wait, servicing the connection (heartbeats) meanwhile if there is one."""
+        """Wait, servicing the connection (heartbeats, subscriptions, returns) meanwhile if there
+        is one."""
         if self._connection is not None and self._connection.is_open:
             try:
                 self._connection.sleep(seconds)

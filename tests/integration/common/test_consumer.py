@@ -7,6 +7,7 @@ input, and a tap on the attendance exchange to see what it publishes.
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,11 +189,11 @@ def test_a_handler_bug_dead_letters_only_the_message_that_caused_it(
 
 
 def conflicting_frames_queue(amqp_url: str) -> None:
-    """What an operator's stale definitions would leave: the frames queue with other arguments."""
+    """What an operator's stale definitions would leave: a queue with other arguments."""
     connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    frames = next(queue for queue in topology.QUEUES if queue.name == topology.FRAMES_QUEUE)
-    arguments = {**frames.arguments, "x-max-length": 99}
-    connection.channel().queue_declare(topology.FRAMES_QUEUE, durable=True, arguments=arguments)
+    cameras = next(queue for queue in topology.QUEUES if queue.name == topology.CAMERAS_QUEUE)
+    arguments = {**cameras.arguments, "x-max-length": 99}
+    connection.channel().queue_declare(topology.CAMERAS_QUEUE, durable=True, arguments=arguments)
     connection.close()
 
 
@@ -266,3 +267,68 @@ def test_a_refused_service_exits_non_zero_with_one_line_per_consumer(
     assert all("inequivalent arg 'x-max-length'" in line for line in refusals)
     assert "Traceback" not in log
     assert "reconnecting" not in log
+
+
+class NewestFirst:
+    """A schedule for the test: keeps only the newest delivery (by body prefix = key)."""
+
+    def __init__(self) -> None:
+        self.held: dict[bytes, Delivery] = {}
+
+    def offer(self, delivery: Delivery) -> list[Delivery]:
+        key = delivery.body.split(b"-")[0]
+        old = self.held.pop(key, None)
+        self.held[key] = delivery
+        return [old] if old is not None else []
+
+    def next(self) -> Delivery | None:
+        if not self.held:
+            return None
+        key = next(iter(self.held))
+        return self.held.pop(key)
+
+    def clear(self) -> list[Delivery]:
+        held, self.held = list(self.held.values()), {}
+        return held
+
+
+def test_a_scheduled_consumer_drops_what_its_schedule_supersedes_on_a_private_queue(
+    amqp_url: str, broker: TestBroker
+) -> None:
+    tap = broker.tap(topology.ATTENDANCE_EXCHANGE)
+    handled: list[bytes] = []
+    first = threading.Event()
+
+    def handler(batch: list[Delivery]) -> list[Handled]:
+        handled.extend(delivery.body for delivery in batch)
+        first.wait(10)  # the first delivery is slow: the others pile up meanwhile
+        return [Handled(publish=[result(delivery.body)]) for delivery in batch]
+
+    consumer = Consumer(
+        BrokerSettings(amqp_url=amqp_url),
+        "test-scheduled",
+        topology.RECOGNIZER_FRAMES,
+        handler,
+        prefetch=50,
+        schedule=NewestFirst(),
+    )
+    thread = threading.Thread(target=consumer.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: consumer.queue_name != topology.RECOGNIZER_FRAMES.prefix, 20, "the private queue")
+        broker.publish_raw(topology.FRAMES_EXCHANGE, "a", b"a-0")
+        wait_until(lambda: handled, 20, "the first delivery")
+        for n in range(1, 6):
+            broker.publish_raw(topology.FRAMES_EXCHANGE, "a", f"a-{n}".encode())
+            broker.publish_raw(topology.FRAMES_EXCHANGE, "a", f"b-{n}".encode())
+        time.sleep(1.0)  # all of them reach the consumer while the handler is busy
+        first.set()
+        wait_until(lambda: broker.depth(tap) == 3, 20, "the results")
+        assert handled == [b"a-0", b"a-5", b"b-5"]  # the newest of each, the rest acked unhandled
+        assert sorted(m["reason"] for m in broker.drain(tap)) == ["a-0", "a-5", "b-5"]
+        time.sleep(0.5)
+        assert handled == [b"a-0", b"a-5", b"b-5"], "the superseded ones were acked, never handled"
+    finally:
+        consumer.stop.set()
+        thread.join(timeout=20)
+    assert not thread.is_alive()
