@@ -29,6 +29,7 @@ lint: install
 
 test: install lint
 	scripts/ensure_chromium.sh
+	scripts/ensure_rabbitmq_plugins.sh
 	$(PY) -m pytest $(ARGS)
 
 unit: install

@@ -1,18 +1,21 @@
 """Run the whole system as local processes, without Docker: `make run` (see README).
 
 Prepares the database (creates it and loads db/schema.sql if missing) and the broker
-topology, then starts the recorder, N recognizers, the API and the dashboard, and capture
-when a source is given. A service that crashes is restarted with backoff; Ctrl-C or SIGTERM
-stops them all cleanly (each finishes or requeues the message in hand).
+topology (enabling RabbitMQ's consistent-hash exchange plugin on a local broker first, through
+scripts/ensure_rabbitmq_plugins.sh), then starts the recorder, N recognizers, the API and the
+dashboard, and capture when a source is given. A service that crashes is restarted with
+backoff; Ctrl-C or SIGTERM stops them all cleanly (each finishes or requeues the message in hand).
 """
 
 import argparse
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,11 +79,36 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", ""}
+
+
+def ensure_broker_plugins(amqp_url: str) -> None:
+    """Frames are routed by the consistent-hash exchange (services/common/topology.py), a plugin
+    RabbitMQ ships but leaves off: enable it on a broker of this machine. A broker elsewhere
+    must have it enabled by its operator (declaring the topology then says so, clearly)."""
+    host = urllib.parse.urlsplit(amqp_url).hostname or ""
+    if host not in LOCAL_HOSTS:
+        return
+    if not (shutil.which("rabbitmq-plugins") or Path("/usr/sbin/rabbitmq-plugins").exists()):
+        logger.warning(
+            "rabbitmq-plugins not found: the broker must have rabbitmq_consistent_hash_exchange enabled"
+        )
+        return
+    script = ROOT / "scripts" / "ensure_rabbitmq_plugins.sh"
+    if subprocess.run([str(script)], check=False).returncode != 0:
+        logger.error(
+            "could not enable RabbitMQ's consistent-hash exchange plugin; run as root: "
+            "rabbitmq-plugins enable rabbitmq_consistent_hash_exchange"
+        )
+        sys.exit(1)
+
+
 def prepare() -> None:
     database_url = DatabaseSettings().database_url
     logger.info("database: %s (created with the schema if missing)", redact(database_url))
     create_database(database_url)
     broker = BrokerSettings()
+    ensure_broker_plugins(broker.amqp_url)
     declare_topology(broker, "run_local")
     logger.info("broker: %s (topology declared)", redact(broker.amqp_url))
 

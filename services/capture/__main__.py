@@ -1,9 +1,12 @@
 """Run capture for one camera: `python -m services.capture` (one process per camera)."""
 
+import json
 import logging
 import threading
+from collections.abc import Mapping
+from typing import Any
 
-from services.capture.service import CaptureLoop
+from services.capture.service import CaptureLoop, CreditEvents
 from services.capture.settings import CaptureSettings
 from services.capture.sources import open_source
 from services.common import topology
@@ -18,18 +21,50 @@ logger = logging.getLogger("services.capture")
 
 
 class AmqpFrameSink:
-    """Publishes frames without confirms: a frame lost to a broker restart is simply not seen."""
+    """Publishes frames without confirms: a frame lost to a broker restart is simply not seen.
+
+    Frames go to the consistent-hash frames exchange, keyed by camera (services.common.topology).
+    In fast pace it also hears of its camera's analyzed frames (capture's credit) and of frames
+    the broker returned because no recognizer was bound."""
 
     def __init__(self, settings: CaptureSettings, stop: threading.Event) -> None:
-        self._publisher = StreamPublisher(settings, f"capture-{settings.camera_id}", stop)
+        self._events = CreditEvents()
+        fast = settings.capture_pace == "fast"
+        self._publisher = StreamPublisher(
+            settings,
+            f"capture-{settings.camera_id}",
+            stop,
+            subscriptions=[(topology.frame_summaries(settings.camera_id), self._on_analyzed)] if fast else [],
+            on_return=self._on_return if fast else None,
+            on_connect=self._on_connect if fast else None,
+        )
+
+    def _on_analyzed(self, _key: str, body: bytes) -> None:
+        try:
+            self._events.analyzed.append(int(json.loads(body)["frame_seq"]))
+        except (ValueError, KeyError, TypeError):
+            logger.warning("ignoring a frame summary that is not one")
+
+    def _on_return(self, headers: Mapping[str, Any]) -> None:
+        seq = headers.get("seq")
+        if isinstance(seq, int):
+            self._events.returned.append(seq)
+
+    def _on_connect(self) -> None:
+        self._events.reconnected = True
+
+    def credit_events(self) -> CreditEvents:
+        events, self._events = self._events, CreditEvents()
+        return events
 
     def publish_frame(self, frame: FrameCaptured, jpeg: bytes) -> None:
         self._publisher.publish_bytes(
-            topology.CAPTURE_EXCHANGE,
+            topology.FRAMES_EXCHANGE,
             topology.frame_key(frame.camera_id),
             jpeg,
             content_type="image/jpeg",
             headers=frame.to_headers(),
+            mandatory=not frame.droppable,  # returned to us if no recognizer is there to take it
         )
 
     def publish_heartbeat(self, heartbeat: CameraHeartbeat) -> None:
@@ -41,9 +76,6 @@ class AmqpFrameSink:
                 persistent=False,
             )
         )
-
-    def backlog(self) -> tuple[int, int]:
-        return self._publisher.queue_depth(topology.FRAMES_QUEUE)
 
     def sleep(self, seconds: float) -> None:
         self._publisher.sleep(seconds)

@@ -10,18 +10,26 @@ in the file, whatever the pace or speed, so tracking, the recorder's vote and th
 mark belongs to follow the lesson, not how fast it is processed; a recorded lesson can be
 processed later into the session it belongs to by setting CAPTURE_MEDIA_START to when it
 was filmed. A looping file keeps counting from where the previous pass ended.
+
+Fast pace keeps at most CAPTURE_MAX_BACKLOG frames of this camera in flight (`credit.py`: a
+frame is in flight until a recognizer says it analyzed it, or CAPTURE_CREDIT_TIMEOUT_S passed),
+marks its frames not droppable, so the worker that has this camera analyzes every one of them
+in order, and at the end of a file waits for its last frames, so capture exits once the whole
+file is analyzed.
 """
 
 import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
 import cv2
 import numpy as np
 
+from services.capture.credit import CreditWindow
 from services.capture.settings import CaptureSettings
 from services.capture.sources import FrameSource, SourceError
 from services.common.messages import CameraHeartbeat, FrameCaptured, utc_now
@@ -31,14 +39,30 @@ from services.common.transport import Backoff
 logger = logging.getLogger(__name__)
 
 
+# After the broker returned a frame (no recognizer bound yet), wait this long before trying again.
+NO_RECOGNIZER_WAIT_S = 0.5
+
+
+@dataclass
+class CreditEvents:
+    """What the transport heard since it was last asked (fast pace only)."""
+
+    analyzed: list[int] = field(default_factory=list)  # seqs of this camera's frames analyzed
+    returned: list[int] = field(default_factory=list)  # seqs no recognizer took
+    reconnected: bool = False  # summaries may have been lost meanwhile
+
+
 class FrameSink(Protocol):
-    def publish_frame(self, frame: FrameCaptured, jpeg: bytes) -> None: ...
+    def publish_frame(self, frame: FrameCaptured, jpeg: bytes) -> None:
+        """Publish a frame; a frame that is not droppable is published so that the broker
+        returns it (`credit_events().returned`) if no recognizer takes it."""
+
     def publish_heartbeat(self, heartbeat: CameraHeartbeat) -> None: ...
-    def backlog(self) -> tuple[int, int]:
-        """(frames waiting for a recognizer, recognizers consuming)."""
+    def credit_events(self) -> CreditEvents:
+        """Fast pace: the frames analyzed or returned since the last call."""
 
     def sleep(self, seconds: float) -> None:
-        """Wait, keeping the transport's connection alive meanwhile."""
+        """Wait, keeping the transport's connection alive (and hearing of analyzed frames) meanwhile."""
 
 
 def encode_frame(image: np.ndarray, max_width: int, quality: int) -> tuple[bytes, int, int]:
@@ -73,6 +97,8 @@ class CaptureLoop:
         self.media_start: datetime = settings.capture_media_start or utc_now()
         self._media_offset_s = 0.0  # where this pass of a looping file starts in media time
         self._media_end_s = 0.0  # the latest media time published, for the next pass to follow
+        self.credit = CreditWindow(settings.capture_max_backlog, settings.capture_credit_timeout_s)
+        self._waiting_for_recognizer = False
 
     def run(self) -> int:
         """Publish frames until the source ends (CAPTURE_AT_END=stop) or `stop` is set; returns the count."""
@@ -89,6 +115,8 @@ class CaptureLoop:
             finally:
                 source.close()
             if ended and self.settings.capture_at_end == "stop":
+                if self.settings.capture_pace == "fast":
+                    self._drain()
                 logger.info("end of %s after %d frames", redact(self.settings.capture_source), self.seq)
                 self._status = "ended"
                 break
@@ -155,14 +183,63 @@ class CaptureLoop:
         return False
 
     def _wait_for_room(self) -> None:
-        """Fast pace: publish only when a recognizer will take the frame soon, so none is dropped.
-        Two waiting frames per recognizer keep every one busy between two polls of the queue
-        (each poll is a broker round trip: polling less leaves the CPU to the recognizers)."""
+        """Fast pace: publish only while fewer than CAPTURE_MAX_BACKLOG frames are in flight, so a
+        worker is never handed more of this camera than it takes, and none is dropped."""
         while not self.stop.is_set():
-            waiting, consumers = self.sink.backlog()
-            if waiting < max(self.settings.capture_max_backlog, 2 * consumers):
+            self._take_credit()
+            if self._resend_returned():
+                continue
+            if self.credit.has_room(self.clock()):
                 return
-            self.sink.sleep(0.02)
+            self._heartbeat()
+            self.sink.sleep(0.01)
+
+    def _drain(self) -> None:
+        """Fast pace, end of the file: wait until its last frames are analyzed (or given up on)."""
+        while not self.stop.is_set():
+            self._take_credit()
+            if self._resend_returned():
+                continue
+            self.credit.has_room(self.clock())  # gives up on frames lost with a worker
+            if not len(self.credit):
+                break
+            self._heartbeat()
+            self.sink.sleep(0.01)
+        if self.credit.timed_out:
+            logger.warning(
+                "camera %s: %d frame(s) never analyzed within %.0fs (lost with a recognizer?)",
+                self.settings.camera_id,
+                self.credit.timed_out,
+                self.settings.capture_credit_timeout_s,
+            )
+
+    def _take_credit(self, keep: int | None = None) -> None:
+        events = self.sink.credit_events()
+        if events.reconnected:
+            self.credit.forget(keep)
+        for seq in events.analyzed:
+            self.credit.analyzed(seq)
+        for seq in events.returned:
+            self.credit.returned(seq)
+
+    def _resend_returned(self) -> bool:
+        """Publish again, oldest first, the frames no recognizer took; True if there were any."""
+        frames = self.credit.take_returned()
+        if not frames:
+            if self._waiting_for_recognizer:
+                logger.info("camera %s: a recognizer takes frames again", self.settings.camera_id)
+                self._waiting_for_recognizer = False
+            return False
+        if not self._waiting_for_recognizer:
+            logger.warning("camera %s: no recognizer takes frames yet; waiting", self.settings.camera_id)
+            self._waiting_for_recognizer = True
+        self._heartbeat()
+        self.sink.sleep(NO_RECOGNIZER_WAIT_S)
+        for in_flight in frames:
+            self.credit.sent(in_flight.frame, in_flight.jpeg, self.clock())
+            self.sink.publish_frame(in_flight.frame, in_flight.jpeg)
+            self._take_credit(keep=in_flight.frame.seq)
+        return True
 
     def _publish(self, image: np.ndarray, media_at: datetime | None) -> None:
         """Publish one frame, stamped with its media time (files) or the wall clock (live)."""
@@ -170,14 +247,20 @@ class CaptureLoop:
             image, self.settings.capture_max_width, self.settings.capture_jpeg_quality
         )
         now = utc_now()
+        fast = self.settings.capture_pace == "fast"
         frame = FrameCaptured(
             camera_id=self.settings.camera_id,
             seq=self.seq,
             captured_at=media_at or now,
             width=width,
             height=height,
+            droppable=not fast,  # fast pace: every frame analyzed, in order
         )
+        if fast:
+            self.credit.sent(frame, jpeg, self.clock())
         self.sink.publish_frame(frame, jpeg)
+        if fast:
+            self._take_credit(keep=frame.seq)  # a (re)connection by this publish forgets the frames before it
         self.seq += 1
         self.last_frame_at = now  # the camera is alive: wall time, whatever the frame's own time
 

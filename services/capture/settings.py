@@ -31,8 +31,11 @@ class CaptureSettings(BaseServiceSettings, BrokerSettings):
     # Wider frames are scaled down before JPEG encoding.
     capture_max_width: int = Field(1280, ge=160, le=7680)
     capture_jpeg_quality: int = Field(85, ge=30, le=100)
-    # In fast pace, wait while this many frames are already waiting for a recognizer.
+    # In fast pace, at most this many frames of the camera in flight (published, not yet
+    # analyzed); a frame whose summary has not come after CAPTURE_CREDIT_TIMEOUT_S is given up
+    # on (lost with a recognizer that died).
     capture_max_backlog: int = Field(2, ge=1, le=1000)
+    capture_credit_timeout_s: float = Field(10.0, gt=0, le=600)
     capture_heartbeat_s: float = Field(5.0, gt=0, le=300)
     # A video file's frames are stamped with this moment plus their position in the file
     # (ISO 8601 with an offset, e.g. 2026-09-07T08:30:00+02:00 for a lesson filmed then);

@@ -7,6 +7,41 @@ exclusive, so the topology is valid on RabbitMQ 3.10 and on 4.x.
 Private queues (`PrivateQueue`: one per connection, exclusive and auto-delete, under a new
 name each time) cannot be in the definitions file, but their arguments and bindings are
 data here too, and `definitions()` checks that they bind to exchanges it defines.
+
+Frames: camera affinity with failover
+-------------------------------------
+A worker decides per face track (services/recognizer/tracking.py), so it must see every frame
+of a camera, in order; with competing consumers on one queue each of N workers saw an arbitrary
+1/N of each camera and the roll depended on N. Frames now go to `FRAMES_EXCHANGE`, an
+`x-consistent-hash` exchange (the `rabbitmq_consistent_hash_exchange` plugin, shipped with
+RabbitMQ and enabled by rabbitmq/enabled_plugins, scripts/ensure_rabbitmq_plugins.sh and
+`make run`), with the camera id as routing key. Each recognizer declares its own private queue
+(`RECOGNIZER_FRAMES`: exclusive, auto-delete, drop-head beyond its length) bound with weight
+`FRAMES_WEIGHT`. The exchange hashes the camera onto one bound queue (jump consistent hashing
+over the bindings' buckets), so:
+- a camera's frames reach one worker at a time, in the order capture published them;
+- a worker that dies closes its connection (a SIGKILL closes the socket at once; a lost
+  machine is noticed after the AMQP heartbeat), the broker deletes its queue and binding, and
+  its cameras hash onto the others from the next frame;
+- a worker that joins binds its queue and takes its share (about 1/N of the cameras) at once.
+The cost: what sat in a dead worker's queue is lost (frames are disposable; capture's fast
+pace times out its in-flight frames), a moved camera's tracks start again on its new worker,
+and hashing a few cameras is uneven (4 cameras on 2 workers split 2-2 only 3 times in 8;
+with more cameras the shares even out). Inside a worker, services/recognizer/scheduling.py
+serves its cameras in turn, newest frame first, so overload is shared evenly by the cameras
+of a worker.
+
+Rejected alternatives: a queue per camera with single-active-consumer gives affinity and
+failover too, but the broker gives each queue to its first consumer and never hands it over
+while that consumer lives, so all cameras land on the first worker up and a joining worker
+gets nothing until another dies (3.10 to 4.x; rebalancing would be a coordinator of our own),
+and each new camera needs a queue declared for it. A stream per camera (or one partitioned
+super stream) keeps order and lets consumers replay, but single-active-consumer on super
+streams needs the stream protocol (not AMQP 0.9.1 through pika), it stores every frame on
+disk, and superseded frames would still be read. The consistent-hash exchange needs no
+client but pika, no per-camera declaration, and rebalances on join and on death by itself.
+
+Heartbeats stay on `CAPTURE_EXCHANGE` (to `recorder.cameras`), as before.
 """
 
 import json
@@ -15,26 +50,33 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-CAPTURE_EXCHANGE = "capture"  # topic: frame.<camera>, camera.<camera>
+CAPTURE_EXCHANGE = "capture"  # topic: camera.<camera> (heartbeats)
+FRAMES_EXCHANGE = "frames"  # x-consistent-hash: routing key = camera id (see above)
 RECOGNIZER_EXCHANGE = "recognizer"  # topic: face.recognized.<camera>, face.unknown.<camera>,
-#                                        frame.analyzed.<camera> (observability only)
+#                                        frame.analyzed.<camera>, camera.load.<camera>
+#                                        (the last two for observability and capture's credit)
 ATTENDANCE_EXCHANGE = "attendance"  # topic: attendance.marked.<camera>
 GALLERY_EXCHANGE = "gallery"  # fanout: every recognizer reloads
 DEAD_LETTER_EXCHANGE = "dead"  # direct: messages no consumer could process
 
-FRAMES_QUEUE = "recognizer.frames"
 IDENTITY_QUEUE = "recorder.identity"
 CAMERAS_QUEUE = "recorder.cameras"
 DEAD_IDENTITY_QUEUE = "dead.identity"
 
-# Frames are disposable: beyond this many waiting, the broker drops the oldest, so a
-# recognizer never works on a stale frame and latency stays bounded under overload.
-FRAMES_MAX_LENGTH = 8
-FRAMES_TTL_MS = 5_000
+# A worker's private frames queue. Its consumer takes up to FRAMES_PREFETCH frames at once and
+# keeps only the newest of each camera (services/recognizer/scheduling.py), so the queue itself
+# stays short; beyond FRAMES_MAX_LENGTH waiting (a worker stuck or with more cameras than its
+# prefetch), the broker drops the oldest.
+FRAMES_MAX_LENGTH = 200
+FRAMES_PREFETCH = 100
+# Every worker binds with the same weight: the same share of cameras. (A worker on a machine
+# twice as fast could bind with twice the weight.)
+FRAMES_WEIGHT = 1
 
 
 def frame_key(camera_id: str) -> str:
-    return f"frame.{camera_id}"
+    """The routing key of a camera's frames on FRAMES_EXCHANGE: what is hashed."""
+    return camera_id
 
 
 def heartbeat_key(camera_id: str) -> str:
@@ -51,6 +93,10 @@ def unknown_key(camera_id: str) -> str:
 
 def analyzed_key(camera_id: str) -> str:
     return f"frame.analyzed.{camera_id}"
+
+
+def load_key(camera_id: str) -> str:
+    return f"camera.load.{camera_id}"
 
 
 def attendance_key(camera_id: str) -> str:
@@ -78,6 +124,7 @@ class Binding:
 
 EXCHANGES = (
     Exchange(CAPTURE_EXCHANGE, "topic"),
+    Exchange(FRAMES_EXCHANGE, "x-consistent-hash"),
     Exchange(RECOGNIZER_EXCHANGE, "topic"),
     Exchange(ATTENDANCE_EXCHANGE, "topic"),
     Exchange(GALLERY_EXCHANGE, "fanout"),
@@ -85,10 +132,6 @@ EXCHANGES = (
 )
 
 QUEUES = (
-    Queue(
-        FRAMES_QUEUE,
-        {"x-max-length": FRAMES_MAX_LENGTH, "x-overflow": "drop-head", "x-message-ttl": FRAMES_TTL_MS},
-    ),
     Queue(
         IDENTITY_QUEUE,
         {"x-dead-letter-exchange": DEAD_LETTER_EXCHANGE, "x-dead-letter-routing-key": DEAD_IDENTITY_QUEUE},
@@ -99,7 +142,6 @@ QUEUES = (
 )
 
 BINDINGS = (
-    Binding(CAPTURE_EXCHANGE, FRAMES_QUEUE, "frame.*"),
     Binding(CAPTURE_EXCHANGE, CAMERAS_QUEUE, "camera.*"),
     Binding(RECOGNIZER_EXCHANGE, IDENTITY_QUEUE, "face.#"),
     Binding(DEAD_LETTER_EXCHANGE, DEAD_IDENTITY_QUEUE, DEAD_IDENTITY_QUEUE),
@@ -139,7 +181,31 @@ LIVE_EVENTS = PrivateQueue(
     {"x-max-length": LIVE_EVENTS_MAX_LENGTH, "x-overflow": "drop-head"},
 )
 
-PRIVATE_QUEUES = (GALLERY_LISTENER, LIVE_EVENTS)
+# Each recognizer's frames: its share of the cameras (see the module docstring).
+RECOGNIZER_FRAMES = PrivateQueue(
+    "recognizer.frames",
+    (Route(FRAMES_EXCHANGE, str(FRAMES_WEIGHT)),),
+    {"x-max-length": FRAMES_MAX_LENGTH, "x-overflow": "drop-head"},
+)
+
+
+def frame_summaries(camera_id: str) -> PrivateQueue:
+    """Capture's credit in fast pace: the summaries of its own camera's analyzed frames."""
+    return PrivateQueue(
+        "capture.analyzed",
+        (Route(RECOGNIZER_EXCHANGE, analyzed_key(camera_id)),),
+        {"x-max-length": 1000, "x-overflow": "drop-head"},
+    )
+
+
+# Per-camera load reports of every worker (services.common.camera_load aggregates them).
+CAMERA_LOADS = PrivateQueue(
+    "camera.load",
+    (Route(RECOGNIZER_EXCHANGE, load_key("*")),),
+    {"x-max-length": 1000, "x-overflow": "drop-head"},
+)
+
+PRIVATE_QUEUES = (GALLERY_LISTENER, LIVE_EVENTS, RECOGNIZER_FRAMES, frame_summaries("camera-1"), CAMERA_LOADS)
 
 
 class DeclaringChannel(Protocol):

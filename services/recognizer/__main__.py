@@ -10,6 +10,7 @@ from services.common.logs import setup_logging
 from services.common.settings import load_settings
 from services.faces.engine import build_analyzer
 from services.recognizer.live_gallery import LiveGallery
+from services.recognizer.scheduling import FrameScheduler, LoadReports, reporting
 from services.recognizer.service import FrameRecognizer
 from services.recognizer.settings import RecognizerSettings
 
@@ -31,7 +32,16 @@ def main() -> None:
         settings.recognizer_worker_id,
         settings.tracker(),
     )
-    every(settings.recognizer_stats_interval_s, recognizer.log_stats, stop, "stats")
+    reports = LoadReports(settings.recognizer_worker_id)
+
+    def log_stats() -> None:
+        recognizer.log_stats()
+        totals = reports.totals
+        logger.info(
+            "frames received %d, %d dropped for a newer one of their camera", totals.received, totals.dropped
+        )
+
+    every(settings.recognizer_stats_interval_s, log_stats, stop, "stats")
     logger.info(
         "worker %s ready (tolerance %.2f, margin %.2f)",
         settings.recognizer_worker_id,
@@ -41,16 +51,21 @@ def main() -> None:
     Consumer(
         settings,
         f"recognizer-{settings.recognizer_worker_id}",
-        topology.FRAMES_QUEUE,
-        recognizer.handle,
-        prefetch=settings.recognizer_prefetch,
+        # Its own queue, bound to the consistent-hash frames exchange: its share of the cameras,
+        # every frame of each, in order (services.common.topology)...
+        topology.RECOGNIZER_FRAMES,
+        reporting(recognizer.handle, reports),
+        # ...of which only the newest frame per camera waits, cameras served in turn
+        # (services.recognizer.scheduling): it takes in everything the broker has for it.
+        schedule=FrameScheduler(reports),
+        prefetch=max(settings.recognizer_prefetch, topology.FRAMES_PREFETCH),
         # Every worker reloads its gallery when enrolled faces change...
         subscriptions=[(topology.GALLERY_LISTENER, lambda _key, _body: gallery.request_reload())],
         # ...and after a reconnect, since the broadcasts sent while it was away are lost.
         on_reconnect=gallery.request_reload,
         stop=stop,
     ).run()
-    recognizer.log_stats()
+    log_stats()
 
 
 if __name__ == "__main__":

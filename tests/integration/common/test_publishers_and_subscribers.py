@@ -32,9 +32,10 @@ def test_the_stream_publisher_declares_the_topology_and_publishes_transiently(
     heartbeat = CameraHeartbeat(
         camera_id="room-1", camera_name="Room 1", source="test", frames_published=1, status="streaming"
     )
+    worker_queue = topology.declare_private(broker.channel, topology.RECOGNIZER_FRAMES)  # a worker's share
     try:
         publisher.publish_bytes(
-            topology.CAPTURE_EXCHANGE,
+            topology.FRAMES_EXCHANGE,
             topology.frame_key("room-1"),
             b"\xff\xd8jpeg",
             content_type="image/jpeg",
@@ -43,11 +44,11 @@ def test_the_stream_publisher_declares_the_topology_and_publishes_transiently(
         publisher.publish(
             Outgoing(topology.CAPTURE_EXCHANGE, topology.heartbeat_key("room-1"), heartbeat, persistent=False)
         )
-        wait_until(lambda: publisher.queue_depth(topology.FRAMES_QUEUE) == (1, 0), 10, "the frame")
+        wait_until(lambda: broker.depth(worker_queue) == 1, 10, "the frame")
     finally:
         publisher.close()
-    method, properties, body = broker.channel.basic_get(topology.FRAMES_QUEUE, auto_ack=True)
-    assert body == b"\xff\xd8jpeg" and method.routing_key == "frame.room-1"
+    method, properties, body = broker.channel.basic_get(worker_queue, auto_ack=True)
+    assert body == b"\xff\xd8jpeg" and method.routing_key == "room-1"
     assert properties.delivery_mode == pika.DeliveryMode.Transient.value
     assert properties.content_type == "image/jpeg"
     assert properties.headers == frame.to_headers()
@@ -61,7 +62,44 @@ def test_a_stopped_stream_publisher_drops_instead_of_waiting(stop: threading.Eve
         BrokerSettings(amqp_url="amqp://guest:guest@127.0.0.1:1/%2F"), "capture", stop
     )
     publisher.publish(Outgoing(topology.GALLERY_EXCHANGE, "", GalleryChanged(reason="x")))
-    assert publisher.queue_depth(topology.FRAMES_QUEUE) == (0, 0)
+    assert publisher.queue_depth(topology.CAMERAS_QUEUE) == (0, 0)
+
+
+def test_a_mandatory_frame_no_worker_takes_comes_back_and_summaries_reach_the_subscription(
+    amqp_url: str, broker: TestBroker, stop: threading.Event
+) -> None:
+    returned: list[object] = []
+    summaries: list[tuple[str, bytes]] = []
+    connects: list[bool] = []
+    publisher = StreamPublisher(
+        BrokerSettings(amqp_url=amqp_url),
+        "capture-test",
+        stop,
+        subscriptions=[(topology.frame_summaries("room-1"), lambda key, body: summaries.append((key, body)))],
+        on_return=lambda headers: returned.append(headers.get("seq")),
+        on_connect=lambda: connects.append(True),
+    )
+    frame = FrameCaptured(
+        camera_id="room-1", seq=7, captured_at=datetime.now(UTC), width=2, height=1, droppable=False
+    )
+    try:
+        assert publisher.publish_bytes(
+            topology.FRAMES_EXCHANGE,
+            "room-1",
+            b"jpeg",
+            content_type="image/jpeg",
+            headers=frame.to_headers(),
+            mandatory=True,
+        )
+        wait_until(lambda: publisher.sleep(0.1) or returned, 10, "the frame back: no worker is bound")
+        assert returned == [7] and connects == [True]
+        broker.publish_raw(topology.RECOGNIZER_EXCHANGE, topology.analyzed_key("room-1"), b"mine")
+        broker.publish_raw(topology.RECOGNIZER_EXCHANGE, topology.analyzed_key("room-2"), b"not mine")
+        wait_until(lambda: publisher.sleep(0.1) or summaries, 10, "the summary")
+        publisher.sleep(0.3)
+        assert summaries == [("frame.analyzed.room-1", b"mine")]
+    finally:
+        publisher.close()
 
 
 def test_the_subscriber_receives_face_events_and_marks_on_its_private_queue(

@@ -4,7 +4,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from services.capture.service import CaptureLoop, encode_frame
+from services.capture.credit import CreditWindow
+from services.capture.service import NO_RECOGNIZER_WAIT_S, CaptureLoop, CreditEvents, encode_frame
 from services.capture.settings import CaptureSettings
 from services.capture.sources import SourceError, SourceFrame
 from services.common.messages import CameraHeartbeat, FrameCaptured
@@ -19,25 +20,44 @@ class FakeClock:
 
 
 class RecordingSink:
-    def __init__(self, clock: FakeClock, backlog: list[int] | None = None) -> None:
+    """Records what capture publishes. `analyze_after`: a recognizer analyzes each frame that
+    long after it was published (None: never, a dead worker); `no_recognizer_until`: frames
+    published before then are returned by the broker."""
+
+    def __init__(
+        self, clock: FakeClock, analyze_after: float | None = 0.0, no_recognizer_until: float = -1.0
+    ) -> None:
         self.clock = clock
         self.frames: list[tuple[FrameCaptured, bytes]] = []
         self.heartbeats: list[CameraHeartbeat] = []
         self.sleeps: list[float] = []
-        self.backlogs = backlog or []
+        self.analyze_after = analyze_after
+        self.no_recognizer_until = no_recognizer_until
+        self.pending: list[tuple[float, int]] = []  # (analyzed at, seq)
+        self.events = CreditEvents()
+        self.most_in_flight = 0
 
     def publish_frame(self, frame: FrameCaptured, jpeg: bytes) -> None:
         self.frames.append((frame, jpeg))
+        if self.clock.now < self.no_recognizer_until:
+            self.events.returned.append(frame.seq)
+        elif self.analyze_after is not None:
+            self.pending.append((self.clock.now + self.analyze_after, frame.seq))
+        self.most_in_flight = max(self.most_in_flight, len(self.pending))
 
     def publish_heartbeat(self, heartbeat: CameraHeartbeat) -> None:
         self.heartbeats.append(heartbeat)
 
-    def backlog(self) -> tuple[int, int]:
-        return (self.backlogs.pop(0) if self.backlogs else 0), 1
+    def credit_events(self) -> CreditEvents:
+        events, self.events = self.events, CreditEvents()
+        return events
 
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.clock.now += seconds
+        done = [seq for at, seq in self.pending if at <= self.clock.now]
+        self.pending = [(at, seq) for at, seq in self.pending if at > self.clock.now]
+        self.events.analyzed += done
 
 
 class FileSource:
@@ -98,21 +118,50 @@ def test_realtime_pace_waits_for_each_frame_time_and_speed_scales_it() -> None:
     assert sum(fast_sink.sleeps) == pytest.approx(0.9, abs=0.01)
 
 
-def test_fast_pace_keeps_two_frames_waiting_per_recognizer() -> None:
-    class FourWorkers(RecordingSink):
-        def backlog(self) -> tuple[int, int]:
-            return (self.backlogs.pop(0) if self.backlogs else 0), 4
+def test_fast_pace_keeps_at_most_the_backlog_in_flight_and_marks_frames_not_droppable() -> None:
+    sink = RecordingSink(FakeClock(), analyze_after=0.05)
+    run(settings(capture_fps=0, capture_pace="fast", capture_max_backlog=2), [FileSource(20)], sink)
+    assert [frame.seq for frame, _ in sink.frames] == list(range(20))
+    assert sink.most_in_flight == 2
+    assert all(not frame.droppable for frame, _ in sink.frames)
+    assert not sink.pending, "capture ends once its last frames are analyzed"
 
-    sink = FourWorkers(FakeClock(), backlog=[8, 7])
-    run(settings(capture_fps=0, capture_pace="fast", capture_max_backlog=2), [FileSource(1)], sink)
-    assert sink.sleeps == [0.02]  # 7 waiting for 4 workers (two each): room for one more
+
+def test_realtime_frames_are_droppable_and_need_no_credit() -> None:
+    sink = RecordingSink(FakeClock(), analyze_after=None)
+    run(settings(capture_fps=5, capture_pace="realtime"), [FileSource(30)], sink)
+    assert len(sink.frames) == 5 and all(frame.droppable for frame, _ in sink.frames)
 
 
-def test_fast_pace_waits_while_recognizers_are_behind() -> None:
-    sink = RecordingSink(FakeClock(), backlog=[5, 5, 1])
-    run(settings(capture_fps=0, capture_pace="fast", capture_max_backlog=2), [FileSource(1)], sink)
-    assert sink.sleeps == [0.02, 0.02]
-    assert len(sink.frames) == 1
+def test_frames_lost_with_a_dead_worker_are_given_up_on_after_the_timeout() -> None:
+    sink = RecordingSink(FakeClock(), analyze_after=None)  # nobody ever analyzes them
+    run(
+        settings(capture_fps=0, capture_pace="fast", capture_max_backlog=2, capture_credit_timeout_s=3),
+        [FileSource(4)],
+        sink,
+    )
+    assert len(sink.frames) == 4
+    assert sink.clock.now == pytest.approx(6.0, abs=0.05)  # two windows of two, 3 s each
+
+
+def test_frames_no_recognizer_took_are_published_again_in_order() -> None:
+    sink = RecordingSink(FakeClock(), analyze_after=0.01, no_recognizer_until=1.2)
+    run(settings(capture_fps=0, capture_pace="fast", capture_max_backlog=2), [FileSource(4)], sink)
+    seqs = [frame.seq for frame, _ in sink.frames]
+    # Frame 0 came back until a recognizer was there, then went again; nothing out of order or lost.
+    assert seqs.count(0) == 4  # at 0, 0.5 and 1 s returned; at 1.5 s taken
+    assert seqs == sorted(seqs) and set(seqs) == {0, 1, 2, 3}
+    assert NO_RECOGNIZER_WAIT_S in sink.sleeps
+
+
+def test_the_credit_window_forgets_in_flight_frames_on_reconnect() -> None:
+    window = CreditWindow(size=2, timeout_s=10)
+    frame = FrameCaptured(camera_id="cam-1", seq=0, captured_at=datetime.now(UTC), width=1, height=1)
+    window.sent(frame, b"", now=0)
+    window.sent(frame.model_copy(update={"seq": 1}), b"", now=0)
+    assert not window.has_room(now=1)
+    window.forget()
+    assert window.has_room(now=1)
 
 
 def test_a_failing_source_is_reopened_with_backoff_not_fatal() -> None:

@@ -77,12 +77,23 @@ def test_the_loaded_topology_is_exactly_the_services_topology(tmp_path: Path) ->
     # The services redeclare their queues with these arguments: any difference is a
     # PRECONDITION_FAILED at connect time, so they are compared exactly.
     queues = {q["name"]: q for definitions in files for q in definitions.get("queues", [])}
-    assert queues[topology.FRAMES_QUEUE]["arguments"] == {
-        "x-max-length": topology.FRAMES_MAX_LENGTH,
-        "x-overflow": "drop-head",
-        "x-message-ttl": topology.FRAMES_TTL_MS,
-    }
+    assert queues[topology.CAMERAS_QUEUE]["arguments"] == {"x-max-length": 100, "x-overflow": "drop-head"}
     assert all(q["durable"] and not q["auto_delete"] for q in queues.values())
+    exchanges = {e["name"]: e for definitions in files for e in definitions.get("exchanges", [])}
+    assert exchanges[topology.FRAMES_EXCHANGE]["type"] == "x-consistent-hash"
+
+
+def test_the_container_enables_the_plugin_the_frames_exchange_needs(services: dict[str, Any]) -> None:
+    mounts = {Path(v["source"]): v for v in services["rabbitmq"]["volumes"] if v["type"] == "bind"}
+    plugins = mounts[RABBITMQ_DIR / "enabled_plugins"]
+    assert plugins["target"] == "/etc/rabbitmq/enabled_plugins" and plugins["read_only"]
+    # An Erlang term: a list of atoms ending in a full stop. Mounting it replaces the image's own
+    # file, so the management UI (and its metrics endpoint) must stay in it.
+    text = (RABBITMQ_DIR / "enabled_plugins").read_text().strip()
+    match = re.fullmatch(r"\[([a-z_,\s]+)\]\.", text)
+    assert match, text
+    enabled = {name.strip() for name in match.group(1).split(",")}
+    assert {"rabbitmq_consistent_hash_exchange", "rabbitmq_management", "rabbitmq_prometheus"} <= enabled
 
 
 def test_the_application_user_comes_from_the_environment(tmp_path: Path) -> None:
