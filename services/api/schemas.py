@@ -228,6 +228,9 @@ class MarkOut(ResponseBody, MarkFields):
     first_seen_at: UtcDateTime  # the same field, serialised with +00:00 like every API time
     last_seen_at: UtcDateTime
     sightings: int
+    confidence: Literal["confident", "check"] | None = Field(
+        None, description='"check": named on thin evidence, for a person to confirm'
+    )
 
 
 # Accounts, tokens, audit (docs/auth-contract.md)

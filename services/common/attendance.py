@@ -35,6 +35,9 @@ class AttendanceMark:
     sightings: int
     event_id: str
     marked_at: datetime
+    # "check": named on thin evidence (services/faces/decision.py), for a person to confirm;
+    # None for marks made before recognition reported it.
+    confidence: str | None = None
 
     def csv_row(self, tz: ZoneInfo) -> list[str]:
         return [_cell(getattr(self, column), tz) for column in CSV_COLUMNS]
@@ -89,7 +92,7 @@ def to_db(moment: datetime) -> datetime:
 MARKS_QUERY = """
 SELECT a.id, a.session_id, cs.name AS session_name, cs.camera_id, a.student_id, s.student_number,
        s.name AS student_name, a.status, a.first_seen_at, a.last_seen_at, a.mark_distance,
-       a.best_distance, a.sightings, a.mark_event_id, a.marked_at
+       a.best_distance, a.sightings, a.mark_event_id, a.marked_at, a.confidence
 FROM attendance a
 JOIN class_sessions cs ON cs.id = a.session_id
 JOIN students s ON s.id = a.student_id
@@ -123,6 +126,7 @@ def fetch_marks(
             sightings=int(r.sightings),
             event_id=r.mark_event_id,
             marked_at=as_utc(r.marked_at),
+            confidence=r.confidence,
         )
         for r in connection.execute(query, params)
     ]

@@ -192,6 +192,7 @@ class AttendanceMarked(Message, MarkFields):
     kind: Literal["attendance.marked"] = "attendance.marked"
     event_id: uuid.UUID  # the identity event (sighting) that made the mark, as in the CSV
     marked_at: AwareDatetime
+    confidence: Literal["confident", "check"] | None = None  # "check": thin evidence, ask a person
 
 
 class GalleryChanged(Message):

@@ -12,10 +12,10 @@ class RecorderSettings(BaseServiceSettings, BrokerSettings, DatabaseSettings):
     recorder_csv_path: Path = Path("var/attendance.csv")
     # Events committed per transaction: batching is what makes thousands of events/s possible.
     recorder_batch_size: int = Field(200, ge=1, le=5000)
-    # A student is marked once strictly recognized (a fresh encoding, not a tracked name) in this
-    # many frames within the window: one stray match is not enough to call someone present
-    # (1 = mark at the first recognition). README, "Speed and accuracy", has the figures.
-    recorder_min_sightings: int = Field(2, ge=1, le=100)
+    # A student is marked at the first identity event naming them: the recognizer names a face
+    # only once its track's looks agree (RECOGNIZER_CONFIRM_*). More than 1 also asks for that
+    # many such events within the window (each a fresh look, about a second apart).
+    recorder_min_sightings: int = Field(1, ge=1, le=100)
     recorder_sighting_window_s: float = Field(10.0, gt=0, le=3600)
     # Minutes after a scheduled session's start from which a first sighting counts as late
     # (unset: always present). Default daily sessions are never late.

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from services.common.attendance import AttendanceMark, as_utc, fetch_marks, to_db
-from services.common.messages import CameraHeartbeat, FaceRecognized, IdentityEvent
+from services.common.messages import CameraHeartbeat, FaceRecognized, FaceUnknown, IdentityEvent
 from services.common.sessions import (
     ClassSession,
     ensure_cameras,
@@ -64,12 +64,13 @@ class AttendanceStore:
             cameras = {e.camera_id for e in fresh}
             ensure_cameras(connection, cameras - self._known_cameras)
             sessions = self._sessions_for(connection, fresh, created_defaults)
+            fresh = self._within_rosters(connection, fresh, sessions)
             connection.execute(
                 sa.text(
                     "INSERT INTO identity_events (event_id, kind, camera_id, frame_seq, captured_at, "
-                    "recognized_at, student_id, distance, tracked, session_id) VALUES (:event_id, :kind, "
-                    ":camera_id, :frame_seq, :captured_at, :recognized_at, :student_id, :distance, :tracked, "
-                    ":session_id)"
+                    "recognized_at, student_id, distance, tracked, track_id, candidate_id, session_id) "
+                    "VALUES (:event_id, :kind, :camera_id, :frame_seq, :captured_at, :recognized_at, "
+                    ":student_id, :distance, :tracked, :track_id, :candidate_id, :session_id)"
                 ),
                 [_event_row(event, sessions[event.event_id].id) for event in fresh],
             )
@@ -123,6 +124,51 @@ class AttendanceStore:
                         created_defaults[(camera_id, day)] = session
                 chosen[event.event_id] = session
         return chosen
+
+    def _within_rosters(
+        self, connection: Connection, events: list[IdentityEvent], sessions: dict[object, ClassSession]
+    ) -> list[IdentityEvent]:
+        """A session with a roster names only its roster's students: a face named as anyone
+        else is unknown for that session, kept with that student as its candidate for review.
+        (At school scale a stranger is likelier to resemble one of hundreds enrolled than one
+        of a class; README, "Choosing the tolerance".)"""
+        courses = {s.course_id for s in sessions.values() if s.course_id is not None}
+        if not courses:
+            return events
+        rows = connection.execute(
+            sa.text("SELECT course_id, student_id FROM course_students WHERE course_id IN :ids").bindparams(
+                sa.bindparam("ids", expanding=True)
+            ),
+            {"ids": sorted(courses)},
+        )
+        rosters: dict[int, set[int]] = defaultdict(set)
+        for course_id, student_id in rows:
+            rosters[int(course_id)].add(int(student_id))
+        kept: list[IdentityEvent] = []
+        for event in events:
+            course = sessions[event.event_id].course_id
+            if (
+                isinstance(event, FaceRecognized)
+                and course in rosters
+                and event.student_id not in rosters[course]
+            ):
+                kept.append(
+                    FaceUnknown(
+                        event_id=event.event_id,
+                        camera_id=event.camera_id,
+                        frame_seq=event.frame_seq,
+                        captured_at=event.captured_at,
+                        recognized_at=event.recognized_at,
+                        box=event.box,
+                        worker=event.worker,
+                        best_distance=event.distance,
+                        track_id=event.track_id,
+                        candidate_id=event.student_id,
+                    )
+                )
+            else:
+                kept.append(event)
+        return kept
 
     def _update_attendance(
         self, connection: Connection, events: list[IdentityEvent], sessions: dict[object, ClassSession]
@@ -218,7 +264,7 @@ class AttendanceStore:
         self, connection: Connection, session: ClassSession, student_id: int, fresh: list[FaceRecognized]
     ) -> int | None:
         """Insert the attendance row if the sightings so far agree enough; its id, or None."""
-        if self.policy.min_sightings <= 1:
+        if self.policy.min_sightings <= 1:  # the recognizer's track decision is the vote
             sightings = [(e.captured_at, str(e.event_id), e.distance) for e in fresh]
             first, last = 0, 0
         else:
@@ -245,11 +291,13 @@ class AttendanceStore:
         result = connection.execute(
             sa.text(
                 "INSERT INTO attendance (session_id, student_id, status, first_seen_at, last_seen_at, "
-                "best_distance, mark_distance, sightings, mark_event_id, marked_at) "
+                "best_distance, mark_distance, sightings, mark_event_id, evidence_fresh, evidence_agreeing, "
+                "mean_distance, mark_margin, confidence, mark_track_id, marked_at) "
                 "VALUES (:session, :student, :status, :first_seen, :last_seen, :best, :distance, :n, "
-                ":event_id, CURRENT_TIMESTAMP(6))"
+                ":event_id, :fresh, :agreeing, :mean, :margin, :confidence, :track, CURRENT_TIMESTAMP(6))"
             ),
             {
+                **_evidence_row(next((e for e in fresh if str(e.event_id) == event_id), None)),
                 "session": session.id,
                 "student": student_id,
                 "status": rules.status_for(session, first_seen, self.policy.late_after_min),
@@ -301,6 +349,19 @@ class AttendanceStore:
             return fetch_marks(connection, "a.id > :last", {"last": attendance_id})
 
 
+def _evidence_row(event: FaceRecognized | None) -> dict[str, object]:
+    """What the recognizer's track decision said when the mark was made (NULLs if unknown)."""
+    evidence = event.evidence if event is not None else None
+    return {
+        "fresh": evidence.fresh if evidence else None,
+        "agreeing": evidence.agreeing if evidence else None,
+        "mean": evidence.mean_distance if evidence else None,
+        "margin": evidence.margin if evidence else None,
+        "confidence": evidence.tier if evidence else None,
+        "track": str(event.track_id) if event is not None and event.track_id else None,
+    }
+
+
 def _event_row(event: IdentityEvent, session_id: int) -> dict[str, object]:
     return {
         "event_id": str(event.event_id),
@@ -312,5 +373,7 @@ def _event_row(event: IdentityEvent, session_id: int) -> dict[str, object]:
         "student_id": event.student_id if isinstance(event, FaceRecognized) else None,
         "distance": event.distance if isinstance(event, FaceRecognized) else event.best_distance,
         "tracked": isinstance(event, FaceRecognized) and event.tracked,
+        "track_id": str(event.track_id) if event.track_id else None,
+        "candidate_id": event.candidate_id if isinstance(event, FaceUnknown) else None,
         "session_id": session_id,
     }
