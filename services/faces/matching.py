@@ -1,7 +1,7 @@
 """Open-set matching: which enrolled student is this face, if anyone?
 
 Every face is compared with every enrolled encoding in one matrix product (float32, norms
-precomputed: ~3 ms per face for 100,000 encodings, PERFORMANCE-NOTES.md). A student may have
+precomputed: ~3 ms per face for 100,000 encodings, docs/performance-notes.md). A student may have
 several encodings; their distance is the smallest. A face is named only when the best student
 is within `tolerance` AND beats the second-best student by `margin`: two students nearly as
 close means we cannot tell them apart, so we say "unknown" rather than guess a name.

@@ -9,7 +9,7 @@ from services.faces.decision import DecisionRule
 # Chosen from measured distances (README, "Choosing the tolerance"): through this pipeline the
 # farthest two photos of one person in ../shared/faces are 0.545 apart, while two different
 # people are at least 0.617 apart in photos and 0.573 in the shared clip; the library's usual
-# 0.6 names strangers (PERFORMANCE-NOTES.md). The margin and the recorder's vote add safety.
+# 0.6 names strangers (docs/performance-notes.md). The margin and the recorder's vote add safety.
 DEFAULT_TOLERANCE = 0.55
 DEFAULT_MARGIN = 0.05
 

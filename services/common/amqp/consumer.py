@@ -1,4 +1,4 @@
-"""The consumer loop, with an explicit ack policy (ARCHITECTURE.md, "Rules that keep data safe"):
+"""The consumer loop, with an explicit ack policy (docs/architecture.md, "Rules that keep data safe"):
 
 - a handler's result is published (with publisher confirms) and only then the message acked;
 - `Handled(rejected=...)` (cannot decode or validate), or a handler bug -> reject without

@@ -89,7 +89,7 @@ def find_key(value: Any, key: str) -> bool:
 
 
 def check_response(response: httpx.Response) -> None:
-    """Rules every response obeys (ARCHITECTURE.md rule 8, the contract's error format)."""
+    """Rules every response obeys (docs/architecture.md rule 8, the contract's error format)."""
     response.read()
     content_type = response.headers.get("content-type", "")
     if response.status_code >= 400:
