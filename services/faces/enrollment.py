@@ -11,7 +11,14 @@ import cv2
 import numpy as np
 
 from services.common.messages import FaceBox
-from services.faces.engine import FaceAnalyzer, InvalidImageError, build_analyzer, decode_image
+from services.faces.engine import (
+    PHOTO_LIMITS,
+    DlibEncoder,
+    FaceAnalyzer,
+    HogDetector,
+    ImageLimits,
+    InvalidImageError,
+)
 
 # Photos are normalised to at most this many pixels on their longer side before analysis and
 # storage: faces in a portrait stay far above the size an encoding needs, storage stays
@@ -36,11 +43,12 @@ class EnrollmentPhoto:
         return min(self.box.width, self.box.height)
 
 
-def enrollment_analyzer(encode_jitters: int = 1) -> FaceAnalyzer:
+def enrollment_analyzer(encode_jitters: int = 1, limits: ImageLimits = PHOTO_LIMITS) -> FaceAnalyzer:
     """Detection for photos: upsampled once on up to 1024 px, so that a second, smaller face
-    in the background is found (and the photo refused) rather than silently ignored."""
-    return build_analyzer(
-        detect_max_width=1024, detect_upsample=1, encode_jitters=encode_jitters, min_face_px=0
+    in the background is found (and the photo refused) rather than silently ignored. A photo
+    over `limits` (pixels, side) is refused from its header, before it is decoded."""
+    return FaceAnalyzer(
+        HogDetector(max_width=1024, upsample=1), DlibEncoder(jitters=encode_jitters), limits=limits
     )
 
 
@@ -48,7 +56,7 @@ def analyze_photo(
     data: bytes, analyzer: FaceAnalyzer, min_face_px: int = DEFAULT_MIN_FACE_PX
 ) -> EnrollmentPhoto:
     try:
-        rgb = decode_image(data)
+        rgb = analyzer.decode(data)
     except InvalidImageError as error:
         raise PhotoRejectedError(f"not an image that can be read ({error})") from error
     rgb = _normalise(rgb)

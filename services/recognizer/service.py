@@ -12,7 +12,7 @@ from services.common import topology
 from services.common.messages import FaceRecognized, FaceUnknown, FrameAnalyzed, FrameCaptured, TrackEvidence
 from services.common.transport import Delivery, Handled, Outgoing
 from services.faces.decision import Decision
-from services.faces.engine import FaceAnalyzer, InvalidImageError, decode_image
+from services.faces.engine import FaceAnalyzer, InvalidImageError
 from services.faces.matching import Identity, Matcher
 from services.recognizer.tracking import FaceTracker
 
@@ -69,8 +69,13 @@ class FrameRecognizer:
 
     def recognize(self, frame: FrameCaptured, jpeg: bytes) -> FrameResult:
         """Follow every face of the frame on its track; one identity event per fresh encoding.
-        Raises InvalidImageError for a corrupt frame."""
-        rgb = decode_image(jpeg)
+        Raises InvalidImageError for a corrupt frame, one over the analyzer's limits (checked
+        before decoding) or one whose pixels are not the size its headers say."""
+        rgb = self.analyzer.decode(jpeg)
+        if rgb.shape[:2] != (frame.height, frame.width):
+            raise InvalidImageError(
+                f"the frame is {rgb.shape[1]}x{rgb.shape[0]} px, its header says {frame.width}x{frame.height}"
+            )
         matcher = self.matcher()
         if matcher is not self._tracked_matcher:  # the gallery changed: names may no longer hold
             self.tracker.forget()

@@ -6,7 +6,9 @@ import socket
 from pydantic import Field
 
 from services.common.settings import BrokerSettings, DatabaseSettings
+from services.faces.engine import FRAME_FORMATS, FRAME_LIMITS, MIB, ImageLimits
 from services.faces.settings import RecognitionSettings
+from services.recognizer.live_gallery import DEFAULT_MIN_RELOAD_S
 from services.recognizer.tracking import FaceTracker
 
 
@@ -41,3 +43,30 @@ class RecognizerSettings(RecognitionSettings, BrokerSettings, DatabaseSettings):
     recognizer_worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     # Seconds between "frames processed" log lines (0: never).
     recognizer_stats_interval_s: float = Field(30.0, ge=0)
+    # Frames over these limits are dead-lettered before they are decoded (a small PNG or JPEG
+    # can claim billions of pixels). Capture sends JPEG frames at most CAPTURE_MAX_WIDTH wide:
+    # the defaults fit 4K (3840x2160); raise them with CAPTURE_MAX_WIDTH beyond that.
+    recognizer_max_frame_megapixels: float = Field(FRAME_LIMITS.max_pixels / 1e6, gt=0, le=100)
+    recognizer_max_frame_side: int = Field(FRAME_LIMITS.max_side, ge=160, le=16384)
+    recognizer_max_frame_bytes: int = Field(8 * MIB, ge=64 * 1024)
+    # A burst of "gallery changed" broadcasts (a class enrolled, or forged ones) reloads the
+    # gallery at most once per this many seconds; the last one is always honoured.
+    recognizer_gallery_min_reload_s: float = Field(DEFAULT_MIN_RELOAD_S, ge=0, le=600)
+
+    def frame_limits(self) -> ImageLimits:
+        return ImageLimits(
+            max_pixels=round(self.recognizer_max_frame_megapixels * 1e6),
+            max_side=self.recognizer_max_frame_side,
+            max_bytes=self.recognizer_max_frame_bytes,
+            formats=FRAME_FORMATS,
+        )
+
+    def analyzer_options(self) -> dict[str, int]:
+        """The shared options, and the frame limits a worker's analyzer checks before decoding."""
+        limits = self.frame_limits()
+        return {
+            **super().analyzer_options(),
+            "max_frame_pixels": limits.max_pixels,
+            "max_frame_side": limits.max_side,
+            "max_frame_bytes": self.recognizer_max_frame_bytes,
+        }
