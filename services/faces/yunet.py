@@ -1,18 +1,21 @@
 """YuNet (libfacedetection, through the `yuface` wheel, weights compiled in) as a FaceDetector.
 
 Measured on the shared clip (640x360, 275 frames, one core): YuNet at half size finds every face
-HOG finds at full size with upsampling, in a fraction of the time (see PERFORMANCE-NOTES.md).
+HOG finds at full size with upsampling, in a fraction of the time (see docs/performance-notes.md).
 Three things about its raw output matter for feeding dlib's encoder:
 
 - Its boxes are taller than wide and sit higher than the square HOG draws, and dlib's 5-point
   landmarks and face chip were trained on HOG's boxes. Boxes are therefore mapped to a square
   of side `box_scale` x YuNet's width, centred `box_shift` x YuNet's height lower. (The
   encodings of mapped boxes are much closer to HOG's than those of raw boxes.)
-- It scores every box. Real faces of ~20-250 px score 0.88-0.94; false boxes (a painted wall,
-  a duplicate box on a face) score 0.5-0.75, hence the `min_score` gate.
+- It scores every box. Real faces of ~20-250 px score 0.85-0.94 (photos 0.88-0.94; in the
+  shared clip scanned at half size, 1% of HOG's faces score under 0.85 and a 0.90 gate would
+  drop 23% of them); false boxes (a painted wall, a duplicate box on a face, dark background)
+  score 0.5-0.83, hence the `min_score` gate at 0.80.
 - Faces much larger than ~250 px at the detection scale are outside its anchor sizes and score
-  lower (0.6-0.9 for a face filling a portrait photo). A large box that scores under the gate
-  is re-checked once on a copy scaled so that it is ~160 px, rather than dropped.
+  lower (0.5-0.9 for a face filling a portrait photo, often as several partial boxes). When a
+  large box scores under the gate, the frame is scanned once more at a small scale and the
+  large faces found there are kept.
 
 `yuface` ships wheels for CPython <= 3.11 on x86-64 with AVX2 only, and its bundled OpenMP uses
 every core unless OMP_NUM_THREADS is set: call `yunet_available()` before building a
@@ -42,10 +45,10 @@ DEFAULT_BOX_SHIFT = 0.065
 DEFAULT_MIN_SCORE = 0.80
 DEFAULT_MAX_WIDTH = 640
 
-# Boxes at least this wide (detection-scale pixels) that score under the gate are re-checked
-# on a copy scaled so that they are RECHECK_FACE_PX wide.
+# Boxes at least this wide (detection-scale pixels) that score under the gate trigger a second
+# scan on a copy whose shorter side is RECHECK_SIDE_PX (or half size, if smaller).
 LARGE_FACE_PX = 200
-RECHECK_FACE_PX = 160
+RECHECK_SIDE_PX = 256
 # Candidates scoring under this are noise, not even worth a re-check.
 CANDIDATE_SCORE = 0.5
 # Two kept boxes overlapping more than this are one face (the higher score wins).
@@ -84,6 +87,7 @@ def yunet_available() -> bool:
     return yunet_unavailable_reason() is None
 
 
+@functools.cache
 def _has_avx2() -> bool:
     cpuinfo = Path("/proc/cpuinfo")
     if not cpuinfo.is_file():  # not Linux: trust the import
@@ -119,6 +123,9 @@ class YuNetDetector(FaceDetector):
         self.box_shift = box_shift
 
     def detect(self, rgb: np.ndarray) -> list[FaceBox]:
+        """Faces scoring at least `min_score`, best first, as HOG-like square boxes clipped to the
+        frame. Grayscale, (H, W, 1), RGBA and non-uint8 frames are accepted; frames under 16 px
+        give no face."""
         image = _as_rgb8(rgb)
         if image is None:
             return []
@@ -129,16 +136,17 @@ class YuNetDetector(FaceDetector):
         kept = [face for face in found if face[0] >= self.min_score]
         doubtful = [face for face in found if face[0] < self.min_score and face[3] >= LARGE_FACE_PX]
         if doubtful:
-            factor = RECHECK_FACE_PX / max(face[3] for face in doubtful)
-            rechecked = self._scan(_resized(small, factor), factor)
+            # Scan again with the short side at RECHECK_SIDE_PX, where any face fits YuNet's
+            # anchors; keep the large faces it scores well (the first pass judged the small ones).
+            factor = min(0.5, RECHECK_SIDE_PX / min(small.shape[:2]))
             kept += [
                 face
-                for face in rechecked
-                if face[0] >= self.min_score and any(_iou(face, d) >= DUPLICATE_IOU for d in doubtful)
+                for face in self._scan(_resized(small, factor), factor)
+                if face[0] >= self.min_score and face[3] >= LARGE_FACE_PX
             ]
         boxes = []
         for _, x, y, w, h in _without_duplicates(kept):
-            box = self._mapped(x / scale, y / scale, w / scale, h / scale, width, height)
+            box = self._mapped(x / scale, y / scale, w / scale, h / scale, width=width, height=height)
             if box is not None:
                 boxes.append(box)
         return boxes
@@ -150,12 +158,12 @@ class YuNetDetector(FaceDetector):
         # Rows: score x 100, x, y, w, h, 5 landmarks (x, y), one unused column.
         rows = np.asarray(self._detect(np.ascontiguousarray(rgb[:, :, ::-1])), dtype=np.float64)
         faces = []
-        for score, x, y, w, h in rows.reshape(len(rows), -1)[:, :5]:
+        for score, x, y, w, h in rows.reshape(-1, rows.shape[-1] if rows.ndim == 2 else 16)[:, :5]:
             if w > 0 and h > 0:
                 faces.append((score / 100.0, x / factor, y / factor, w / factor, h / factor))
         return faces
 
-    def _mapped(self, x: float, y: float, w: float, h: float, width: int, height: int) -> FaceBox | None:
+    def _mapped(self, x: float, y: float, w: float, h: float, *, width: int, height: int) -> FaceBox | None:
         side = self.box_scale * w
         centre_x = x + w / 2
         centre_y = y + h / 2 + self.box_shift * h
