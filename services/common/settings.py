@@ -4,9 +4,10 @@ Each service has one settings class built from these mixins; every field is an e
 variable of the same name in upper case (documented in `.env.example`).
 """
 
+import re
 import sys
 from typing import Annotated, Any, Literal, NoReturn, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, Field, ValidationError
@@ -55,13 +56,41 @@ class DatabaseSettings(BaseSettings):
     )
 
 
+# A parameter whose name contains one of these holds a secret (`pwd`, `Password`, `passwd`,
+# `pass`, `token`, `api_key`, `auth`, `X-Amz-Signature`...): its value is masked.
+_SECRET_NAME = re.compile(r"pass|pwd|token|key|auth|secret|credential|sig", re.IGNORECASE)
+# `scheme://user:password@` whose password holds an unescaped / ? or # (urlsplit stops early).
+_USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*:)(?P<password>.*)@(?=[^@]*$)")
+MASK = "***"
+
+
 def redact(value: str) -> str:
-    """The URL with its password replaced, fit for logs and --check-config."""
+    """The URL with every secret in it masked, fit for logs, --check-config, heartbeats and the
+    API: the password of `user:password@`, and the value of every query, fragment or path
+    parameter with a secret-looking name (pwd, password, passwd, pass, token, key, auth...).
+    The rest (scheme, host, path, other parameters) stays as it was, readable."""
     parts = urlsplit(value)
-    if parts.password is None:
-        return value
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    if parts.password is not None:
+        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", f":{MASK}@", 1))
+    elif _USERINFO.match(value):
+        return redact(_USERINFO.sub(rf"\g<head>{MASK}@", value, count=1))
+    masked = parts._replace(
+        path=_mask_parameters(parts.path, "/;&"),
+        query=_mask_parameters(parts.query, "&;"),
+        fragment=_mask_parameters(parts.fragment, "&;"),
+    )
+    # Nothing to hide: the value itself (urlunsplit would normalise what is not a URL).
+    return value if masked == urlsplit(value) else urlunsplit(masked)
+
+
+def _mask_parameters(text: str, separators: str) -> str:
+    """`name=value` pieces between separators, the value masked when the name looks secret."""
+    pieces = re.split(f"([{re.escape(separators)}])", text)
+    for index, piece in enumerate(pieces):
+        name, equals, secret = piece.partition("=")
+        if equals and secret and _SECRET_NAME.search(unquote(name)):
+            pieces[index] = f"{name}={MASK}"
+    return "".join(pieces)
 
 
 S = TypeVar("S", bound=BaseSettings)

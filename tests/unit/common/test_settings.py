@@ -62,3 +62,47 @@ def test_check_config_prints_settings_without_passwords(
 def test_redact_leaves_urls_without_password_alone() -> None:
     assert redact("rtsp://cam.local/stream") == "rtsp://cam.local/stream"
     assert redact("rtsp://admin:pw@cam.local/stream") == "rtsp://admin:***@cam.local/stream"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        # Issue 9, finding 12: only user:pass@ was masked; the query kept ?pwd=... in logs and GET /cameras.
+        ("rtsp://cam.local/live?pwd=s3cret&channel=1", "rtsp://cam.local/live?pwd=***&channel=1"),
+        ("http://cam/v.cgi?user=admin&PASSWORD=s3cret", "http://cam/v.cgi?user=admin&PASSWORD=***"),
+        ("http://cam/s.jpg?Passwd=s3cret&res=hd", "http://cam/s.jpg?Passwd=***&res=hd"),
+        ("rtsp://cam/live?pass=s3cret", "rtsp://cam/live?pass=***"),
+        ("https://cam/hls.m3u8?token=s3cret", "https://cam/hls.m3u8?token=***"),
+        ("https://cam/m?api_key=s3cret;auth=s3cret", "https://cam/m?api_key=***;auth=***"),
+        ("https://cam/m?KEY=s3cret&X-Amz-Signature=s3cret", "https://cam/m?KEY=***&X-Amz-Signature=***"),
+        ("http://cam/m?P%61ss=s3cret", "http://cam/m?P%61ss=***"),  # percent-encoded name
+        ("http://cam/m#token=s3cret", "http://cam/m#token=***"),
+        ("rtsp://cam/user=admin&password=s3cret/stream", "rtsp://cam/user=admin&password=***/stream"),
+        ("http://cam/m?x=1&password=a/b", "http://cam/m?x=1&password=***"),
+        # Both at once, and the userinfo still masked.
+        ("rtsp://admin:hunter2@cam/s?pwd=s3cret", "rtsp://admin:***@cam/s?pwd=***"),
+        ("rtsp://admin:p@ss@cam/s", "rtsp://admin:***@cam/s"),
+        # A password with an unescaped # / or ? (urlsplit would end the host early and show it).
+        ("rtsp://admin:abc#123@cam/stream", "rtsp://admin:***@cam/stream"),
+        ("rtsp://admin:a/b?c@cam/s?x=1", "rtsp://admin:***@cam/s?x=1"),
+    ],
+)
+def test_redact_masks_every_secret_part_of_a_url(url: str, shown: str) -> None:
+    assert redact(url) == shown
+    assert "s3cret" not in redact(url) and "hunter2" not in redact(url)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0",
+        "/media/lesson.mp4",
+        "C:\\videos\\a.mp4",
+        "rtsp://cam.local/stream?channel=1&subtype=0",
+        "rtsp://cam.local/stream?",
+        "http://cam/m?pass=",  # nothing to hide
+        "rtsp://cam/s?email=a@b.example",
+    ],
+)
+def test_redact_leaves_what_holds_no_secret_exactly_as_it_was(value: str) -> None:
+    assert redact(value) == value
