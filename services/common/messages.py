@@ -6,23 +6,49 @@ JPEG itself and `FrameCaptured` travels in the AMQP headers.
 """
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    TypeAdapter,
+)
 
 from services.common.settings import CAMERA_ID_PATTERN
 
 CameraId = Annotated[str, Field(pattern=CAMERA_ID_PATTERN)]
-Distance = Annotated[float, Field(ge=0.0)]
+# Finite: Infinity or NaN would make the dashboard's JSON invalid (JSON has neither).
+Distance = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+
+# Every moment a message carries is after this and at most MAX_AHEAD past the receiver's clock
+# (cameras' clocks drift a little; year 9999 overflows every local-time conversion).
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_AHEAD = timedelta(days=1)
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _plausible(moment: datetime) -> datetime:
+    if moment < EARLIEST:
+        raise ValueError(f"{moment.isoformat()} is before {EARLIEST.date()}")
+    if moment > utc_now() + MAX_AHEAD:
+        raise ValueError(f"{moment.isoformat()} is more than a day ahead of this machine's clock")
+    return moment
+
+
+Timestamp = Annotated[AwareDatetime, AfterValidator(_plausible)]
+
+
 class Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     schema_version: Literal[1] = 1
 
@@ -51,7 +77,7 @@ class FrameCaptured(Message):
 
     camera_id: CameraId
     seq: NonNegativeInt
-    captured_at: AwareDatetime
+    captured_at: Timestamp
     width: PositiveInt
     height: PositiveInt
     # A worker may skip this frame for a newer one of its camera (overload, realtime pace); a
@@ -76,8 +102,8 @@ class _FaceEvent(Message):
     event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
     camera_id: CameraId
     frame_seq: NonNegativeInt
-    captured_at: AwareDatetime
-    recognized_at: AwareDatetime = Field(default_factory=utc_now)
+    captured_at: Timestamp
+    recognized_at: Timestamp = Field(default_factory=utc_now)
     box: FaceBox
     worker: str = Field(max_length=100)
 
@@ -134,8 +160,8 @@ class FrameAnalyzed(Message):
     kind: Literal["frame.analyzed"] = "frame.analyzed"
     camera_id: CameraId
     frame_seq: NonNegativeInt
-    captured_at: AwareDatetime
-    analyzed_at: AwareDatetime = Field(default_factory=utc_now)
+    captured_at: Timestamp
+    analyzed_at: Timestamp = Field(default_factory=utc_now)
     worker: str = Field(max_length=100)
     faces: NonNegativeInt
     recognized: NonNegativeInt
@@ -191,8 +217,8 @@ class AttendanceMarked(Message, MarkFields):
 
     kind: Literal["attendance.marked"] = "attendance.marked"
     event_id: uuid.UUID  # the identity event (sighting) that made the mark, as in the CSV
-    marked_at: AwareDatetime
-    confidence: Literal["confident", "check"] | None = None  # "check": thin evidence, ask a person
+    marked_at: Timestamp
+    first_seen_at: Timestamp  # MarkFields' own, bounded here where it crosses the broker
 
 
 class GalleryChanged(Message):
@@ -200,7 +226,7 @@ class GalleryChanged(Message):
 
     kind: Literal["gallery.changed"] = "gallery.changed"
     event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
-    changed_at: AwareDatetime = Field(default_factory=utc_now)
+    changed_at: Timestamp = Field(default_factory=utc_now)
     student_id: PositiveInt | None = None
     reason: str = Field(max_length=200)
 
@@ -212,7 +238,7 @@ class CameraHeartbeat(Message):
     camera_id: CameraId
     camera_name: str = Field(max_length=200)
     source: str = Field(max_length=500)
-    sent_at: AwareDatetime = Field(default_factory=utc_now)
-    last_frame_at: AwareDatetime | None = None
+    sent_at: Timestamp = Field(default_factory=utc_now)
+    last_frame_at: Timestamp | None = None
     frames_published: NonNegativeInt
     status: Literal["streaming", "reconnecting", "ended"]
