@@ -38,6 +38,9 @@ import logging
 import sys
 from pathlib import Path
 
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from bench.accuracy.chart import render_png
 from bench.accuracy.dataset import labeled_photos, natural_key, resolve_folder, split_identities
 from bench.accuracy.metrics import SWEEP, evaluate, lowest_frr_range, sweep
@@ -52,6 +55,15 @@ from services.faces.matching import Gallery, Matcher
 from services.faces.settings import RecognitionSettings
 
 # The command's name in log lines, not this module's.
+
+
+class EnrollmentFloor(BaseSettings):
+    """API_MIN_FACE_PX, read as the API reads it, so photos are refused here as they would be there."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+    api_min_face_px: int = Field(DEFAULT_MIN_FACE_PX, ge=0, le=2000)
+
+
 logger = logging.getLogger("bench.accuracy")
 
 
@@ -155,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         {name: photos[name][:k] for name in split.enrolled},
         root,
         enrollment_analyzer(settings.recognizer_encode_jitters),
-        DEFAULT_MIN_FACE_PX,
+        EnrollmentFloor().api_min_face_px,  # the same floor as the API's enrollment
     )
     not_enrolled = [name for name in split.enrolled if name not in enrollment.photos]
     if not enrollment.rows:

@@ -52,14 +52,14 @@ def fuse(encodings: Sequence[np.ndarray]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class DecisionRule:
-    agree: int = 2
+    agree: int = 3
     window: int = 4
     # Decide on the looks' fused embedding (True) or by counting looks that agree (False).
     fused: bool = True
     # A name is "confident" only when its agreeing looks are on average this close and the
     # thinnest margin is at least this wide; otherwise it is shown as "check".
-    check_distance: float = 0.50
-    check_margin: float = 0.08
+    check_distance: float = 0.42
+    check_margin: float = 0.12
 
     def decide(self, matches: Sequence[Match], fused: Match | None = None) -> Decision:
         """The decision over a track's recent fresh matches (oldest first) and the match of

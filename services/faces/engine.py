@@ -258,13 +258,25 @@ def build_analyzer(
     encode_jitters: int,
     min_face_px: int,
     *,
+    detector: str = "auto",
+    yunet_max_width: int = 640,
+    yunet_min_score: float = 0.80,
     max_frame_pixels: int = FRAME_LIMITS.max_pixels,
     max_frame_side: int = FRAME_LIMITS.max_side,
     max_frame_bytes: int | None = FRAME_LIMITS.max_bytes,
 ) -> FaceAnalyzer:
-    """A recognizer's analyzer: camera frames (JPEG), within the frame limits."""
+    """A recognizer's analyzer: camera frames (JPEG), within the frame limits; the detector is
+    YuNet where it runs, else HOG (services/faces/detectors.py)."""
+    from services.faces.detectors import choose_detector  # noqa: PLC0415 - it imports this module
+
     return FaceAnalyzer(
-        HogDetector(max_width=detect_max_width, upsample=detect_upsample),
+        choose_detector(
+            detector,  # type: ignore[arg-type]  # validated by the settings
+            hog_max_width=detect_max_width,
+            hog_upsample=detect_upsample,
+            yunet_max_width=yunet_max_width,
+            yunet_min_score=yunet_min_score,
+        ),
         DlibEncoder(jitters=encode_jitters),
         min_face_px=min_face_px,
         limits=ImageLimits(max_frame_pixels, max_frame_side, max_frame_bytes, FRAME_FORMATS),

@@ -1,17 +1,19 @@
 """How faces are found and named (environment variables of the same names); shared by the
 recognizer workers, enrollment and the API."""
 
+from typing import Any, Literal
+
 from pydantic import Field, model_validator
 
 from services.common.settings import BaseServiceSettings
 from services.faces.decision import DecisionRule
 
-# Chosen from measured distances (README, "Choosing the tolerance"): through this pipeline the
-# farthest two photos of one person in ../shared/faces are 0.545 apart, while two different
-# people are at least 0.617 apart in photos and 0.573 in the shared clip; the library's usual
-# 0.6 names strangers (docs/performance-notes.md). The margin and the recorder's vote add safety.
-DEFAULT_TOLERANCE = 0.55
-DEFAULT_MARGIN = 0.05
+# Calibrated at school scale on LFW (README, "Choosing the tolerance"): with 300 enrolled from
+# one photo each, the fused looks of a track within 0.47 and beating the second-best student by
+# 0.08 name 0.9% of strangers and miss 8.9% of genuine tracks (2 photos each: 2.1%); the old
+# per-photo 0.55 / 0.05 named 9% of strangers and gave 0.3% of students someone else's name.
+DEFAULT_TOLERANCE = 0.47
+DEFAULT_MARGIN = 0.08
 
 
 class RecognitionSettings(BaseServiceSettings):
@@ -19,8 +21,15 @@ class RecognitionSettings(BaseServiceSettings):
 
     recognizer_tolerance: float = Field(DEFAULT_TOLERANCE, gt=0.0, lt=1.0)
     recognizer_margin: float = Field(DEFAULT_MARGIN, ge=0.0, lt=1.0)
-    # Frames wider than this are scaled down for detection (encodings use the full frame).
-    # HOG finds faces of ~80 px and more at the detection scale: 1280 finds 80 px faces in
+    # auto: YuNet where its wheel runs (x86-64, CPython <= 3.11), else dlib's HOG, said once.
+    recognizer_detector: Literal["auto", "yunet", "hog"] = "auto"
+    # YuNet scans frames scaled down to this width (half of a 1280-wide frame finds every face
+    # HOG finds at full size) and keeps boxes scoring at least RECOGNIZER_YUNET_MIN_SCORE
+    # (every real face of the shared clip scores >= 0.80; painted or blurred ones lower).
+    recognizer_yunet_max_width: int = Field(640, ge=160, le=4096)
+    recognizer_yunet_min_score: float = Field(0.80, gt=0.0, lt=1.0)
+    # With HOG: frames wider than this are scaled down for detection (encodings use the full
+    # frame). HOG finds faces of ~80 px and more at the detection scale: 1280 finds 80 px faces in
     # a 1280-wide frame (a back row), 640 only 160 px ones; the cost grows with the pixels.
     recognizer_detect_max_width: int = Field(1280, ge=160, le=4096)
     # 1 also finds faces down to ~40 px at the detection scale, for 4x the cost of 0
@@ -30,14 +39,15 @@ class RecognitionSettings(BaseServiceSettings):
     # Faces smaller than this (pixels, shorter side) are not encoded: too few pixels to name anyone.
     recognizer_min_face_px: int = Field(0, ge=0, le=1000)
 
-    # A track is named when this many of its last RECOGNIZER_CONFIRM_WINDOW fresh encodings name
-    # the same student by the rule above, and none names anybody else (services/faces/decision.py).
-    recognizer_confirm_agree: int = Field(2, ge=1, le=20)
+    # A track is named once it has this many fresh looks (of its last RECOGNIZER_CONFIRM_WINDOW),
+    # their fused embedding names a student by the rule above, and no look names anybody else
+    # (services/faces/decision.py).
+    recognizer_confirm_agree: int = Field(3, ge=1, le=20)
     recognizer_confirm_window: int = Field(4, ge=1, le=50)
-    # A name whose agreeing encodings average farther than this, or whose thinnest margin is
-    # under RECOGNIZER_CHECK_MARGIN, is marked "check" for a person to confirm.
-    recognizer_check_distance: float = Field(0.50, gt=0.0, lt=1.0)
-    recognizer_check_margin: float = Field(0.08, ge=0.0, lt=1.0)
+    # A name whose looks average farther than this, or whose thinnest margin is under
+    # RECOGNIZER_CHECK_MARGIN, is marked "check" for a person to confirm.
+    recognizer_check_distance: float = Field(0.42, gt=0.0, lt=1.0)
+    recognizer_check_margin: float = Field(0.12, ge=0.0, lt=1.0)
 
     @model_validator(mode="after")
     def _window_holds_the_agreement(self) -> "RecognitionSettings":
@@ -56,8 +66,11 @@ class RecognitionSettings(BaseServiceSettings):
             check_margin=self.recognizer_check_margin,
         )
 
-    def analyzer_options(self) -> dict[str, int]:
+    def analyzer_options(self) -> dict[str, Any]:
         return {
+            "detector": self.recognizer_detector,
+            "yunet_max_width": self.recognizer_yunet_max_width,
+            "yunet_min_score": self.recognizer_yunet_min_score,
             "detect_max_width": self.recognizer_detect_max_width,
             "detect_upsample": self.recognizer_detect_upsample,
             "encode_jitters": self.recognizer_encode_jitters,

@@ -23,7 +23,12 @@ def main() -> None:
     stop = stop_on_signals()
     engine = create_engine(settings, pool_size=1)
     wait_for_database(engine, stop)
-    gallery = LiveGallery(engine, settings.recognizer_tolerance, settings.recognizer_margin)
+    gallery = LiveGallery(
+        engine,
+        settings.recognizer_tolerance,
+        settings.recognizer_margin,
+        min_reload_s=settings.recognizer_gallery_min_reload_s,
+    )
     gallery.reload_now()
     gallery.start(stop)
     recognizer = FrameRecognizer(

@@ -2,6 +2,7 @@
 
 import os
 import socket
+from typing import Any
 
 from pydantic import Field
 
@@ -61,7 +62,7 @@ class RecognizerSettings(RecognitionSettings, BrokerSettings, DatabaseSettings):
             formats=FRAME_FORMATS,
         )
 
-    def analyzer_options(self) -> dict[str, int]:
+    def analyzer_options(self) -> dict[str, Any]:
         """The shared options, and the frame limits a worker's analyzer checks before decoding."""
         limits = self.frame_limits()
         return {

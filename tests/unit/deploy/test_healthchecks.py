@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-WORKERS = ("capture", "capture-webcam", "recognizer", "recorder")
+# The recorder has its own check, of progress (services/recorder/health.py; its behaviour is
+# tested in tests/unit/recorder/test_health.py and tests/security/test_recorder_findings.py).
+WORKERS = ("capture", "capture-webcam", "recognizer")
 
 
 def python_check(service: dict[str, Any]) -> str:
@@ -43,6 +45,10 @@ def listener() -> Iterator[socket.socket]:
 
 def test_workers_share_one_broker_check(services: dict[str, Any]) -> None:
     assert len({python_check(services[name]) for name in WORKERS}) == 1
+
+
+def test_the_recorder_checks_its_progress(services: dict[str, Any]) -> None:
+    assert services["recorder"]["healthcheck"]["test"] == ["CMD", "python", "-m", "services.recorder", "--health"]
 
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc/net/tcp")
