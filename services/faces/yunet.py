@@ -25,6 +25,7 @@ YuNetDetector, and fall back to HogDetector when it says no.
 import functools
 import importlib
 import logging
+import os
 import platform
 from collections.abc import Callable
 from pathlib import Path
@@ -62,6 +63,10 @@ _Raw = tuple[float, float, float, float, float]  # score (0..1), x, y, w, h in t
 
 @functools.cache
 def _yuface_detect() -> Callable[[np.ndarray], np.ndarray] | None:
+    # Its OpenMP would spread each call over every core, fighting the other workers (one
+    # process per core is the design): one thread, unless the operator said otherwise. Read by
+    # the OpenMP runtime when yuface loads, so it is set just before.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
         module = importlib.import_module("yuface")
     except (ImportError, OSError) as error:  # no wheel for this interpreter, or a missing .so
