@@ -34,7 +34,9 @@ def test_frames_are_hashed_by_camera_onto_one_private_queue_per_worker() -> None
 
 
 def test_heartbeats_still_reach_the_recorder_on_the_capture_exchange() -> None:
-    assert topology.Binding(topology.CAPTURE_EXCHANGE, topology.CAMERAS_QUEUE, "camera.*") in topology.BINDINGS
+    assert (
+        topology.Binding(topology.CAPTURE_EXCHANGE, topology.CAMERAS_QUEUE, "camera.*") in topology.BINDINGS
+    )
 
 
 def test_capture_hears_of_its_own_cameras_analyzed_frames_only() -> None:

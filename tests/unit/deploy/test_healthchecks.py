@@ -48,7 +48,13 @@ def test_workers_share_one_broker_check(services: dict[str, Any]) -> None:
 
 
 def test_the_recorder_checks_its_progress(services: dict[str, Any]) -> None:
-    assert services["recorder"]["healthcheck"]["test"] == ["CMD", "python", "-m", "services.recorder", "--health"]
+    assert services["recorder"]["healthcheck"]["test"] == [
+        "CMD",
+        "python",
+        "-m",
+        "services.recorder",
+        "--health",
+    ]
 
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc/net/tcp")
