@@ -1,0 +1,5 @@
+"""`python -m bench.cameras`: the package runs as the command."""
+
+from bench.cameras.cli import main
+
+main()
