@@ -4,10 +4,16 @@ Analysis is CPU-bound (dlib): it runs on a worker thread, never on the event loo
 semaphore lets one photo be analysed at a time, so a burst of uploads queues instead of
 starving the recognizers that share the machine. Waiting for that turn is asynchronous, so
 queued uploads hold no thread and the rest of the API keeps answering.
+
+A request has a time budget (API_ENROLL_TIME_BUDGET_S): `check` is given its deadline, and a
+photo whose turn has not come by then is refused with OUT_OF_TIME instead of being analysed,
+so one large request cannot hold everyone else's enrollments for minutes. (A photo already
+being analysed at the deadline finishes: dlib cannot be interrupted, and it is under a second.)
 """
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 from fastapi import UploadFile
@@ -22,6 +28,8 @@ from services.faces.enrollment import (
 )
 
 logger = logging.getLogger(__name__)
+
+OUT_OF_TIME = "not analysed: the request's time budget ran out"
 
 
 @dataclass(frozen=True)
@@ -52,13 +60,36 @@ class PhotoChecker:
             raise PhotoRejectedError(too_large_sentence(size, self.max_photo_bytes, "photo"))
         return data
 
-    async def check(self, filename: str, upload: UploadFile) -> AcceptedPhoto | RejectedPhoto:
+    async def check(
+        self, filename: str, upload: UploadFile, deadline: float | None = None
+    ) -> AcceptedPhoto | RejectedPhoto:
+        """Analyse one photo; `deadline` (time.monotonic()): refused unanalysed once it has passed,
+        including while waiting for the turn another request holds."""
         try:
             data = await self.read(upload)
-            async with self._slot:
+            if not await self._take_turn(deadline):
+                logger.info("photo %r refused: %s", filename, OUT_OF_TIME)
+                return RejectedPhoto(filename, OUT_OF_TIME)
+            try:
                 photo = await run_in_threadpool(analyze_photo, data, self._analyzer, self.min_face_px)
+            finally:
+                self._slot.release()
         except PhotoRejectedError as error:
             logger.info("photo %r refused: %s", filename, error)
             return RejectedPhoto(filename, str(error))
         logger.info("photo %r accepted (face %d px)", filename, photo.face_px)
         return AcceptedPhoto(filename, photo)
+
+    async def _take_turn(self, deadline: float | None) -> bool:
+        """Acquire the analysis slot; False (not acquired) if the deadline passes first."""
+        if deadline is None:
+            await self._slot.acquire()
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        try:
+            await asyncio.wait_for(self._slot.acquire(), remaining)
+        except TimeoutError:
+            return False
+        return True

@@ -18,6 +18,12 @@ class ApiSettings(RecognitionSettings, BrokerSettings, DatabaseSettings):
     api_min_face_px: int = Field(DEFAULT_MIN_FACE_PX, ge=0, le=2000)
     # A whole request (several photos in one upload), refused before it is read.
     api_max_request_bytes: int = Field(64 * MB, ge=1)
+    # Photos in one enrollment request; more gets a 422 before any is analysed (analysis is
+    # about 0.6 s of CPU a photo, and one photo is analysed at a time across all requests).
+    api_max_photos_per_request: int = Field(10, ge=1, le=1000)
+    # Seconds one enrollment request may spend waiting for and analysing its photos; photos
+    # not started by then are refused ("not analysed: ...") and the ones analysed are kept.
+    api_enroll_time_budget_s: float = Field(30.0, gt=0, le=3600)
     # A login's session token lasts this long (hours), then the person signs in again.
     api_session_hours: int = Field(12, ge=1, le=24 * 31)
     # Failed logins allowed per username and per client address within API_LOGIN_WINDOW_S

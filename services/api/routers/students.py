@@ -1,6 +1,7 @@
 """Students: create, search, edit, erase, and enroll their photos."""
 
 import logging
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Query, UploadFile
@@ -15,7 +16,7 @@ from services.api.accounts.tokens import Principal
 from services.api.context import ApiContext, Context
 from services.api.errors import ApiError, not_found
 from services.api.gallery_broadcast import BROADCAST_HEADER, UNCHANGED
-from services.api.photos import AcceptedPhoto, RejectedPhoto
+from services.api.photos import OUT_OF_TIME, AcceptedPhoto, RejectedPhoto
 from services.api.queries.students import lock_active_student, search_students, update_student
 from services.api.schemas import (
     ErrorOut,
@@ -156,15 +157,19 @@ def delete_student(student_id: int, admin: Admin, context: Context) -> Response:
     response_model=PhotoUploadOut,
     summary="Enroll photos of a student (each must show exactly one face)",
     description="Every photo is checked with the recognizers' own detector and encoder. Accepted "
-    "photos are kept even when others are refused; the answer is then 422 with the reasons.",
+    "photos are kept even when others are refused; the answer is then 422 with the reasons. At "
+    "most API_MAX_PHOTOS_PER_REQUEST photos per request, and a request spends at most "
+    "API_ENROLL_TIME_BUDGET_S seconds on them: photos whose analysis has not started by then are "
+    f'refused with the reason "{OUT_OF_TIME}", the photos analysed before are kept.',
     responses={
         **NOT_FOUND,
         201: {"description": "Every photo accepted", "headers": BROADCAST_DOC},
         413: {"model": ErrorOut, "description": "The request is larger than API_MAX_REQUEST_BYTES"},
         422: {
             "model": PhotoRefusedOut,
-            "description": "At least one photo refused: detail, accepted, rejected, photo_count "
-            "(or the request does not fit the schema: detail, errors)",
+            "description": "At least one photo refused (also when the time budget ran out): detail, "
+            "accepted, rejected, photo_count; or more photos than API_MAX_PHOTOS_PER_REQUEST, none "
+            "analysed: detail only; or the request does not fit the schema: detail, errors",
         },
     },
 )
@@ -176,10 +181,18 @@ async def upload_photos(
     editor: Editor,
     context: Context,
 ) -> JSONResponse:
+    deadline = time.monotonic() + context.settings.api_enroll_time_budget_s
     # Database and broker calls block: they run on the thread pool, as in the plain `def` routes.
     await run_in_threadpool(_check_enrollable, context, editor, student_id)
+    limit = context.settings.api_max_photos_per_request
+    if len(photos) > limit:  # refused before any is analysed
+        raise ApiError(
+            422,
+            f"{len(photos)} photos in one request; at most {limit} (API_MAX_PHOTOS_PER_REQUEST) are "
+            "accepted: send them in several requests",
+        )
     results = [
-        await context.photos.check(upload.filename or f"photo {number}", upload)
+        await context.photos.check(upload.filename or f"photo {number}", upload, deadline)
         for number, upload in enumerate(photos, start=1)
     ]
     accepted = [r for r in results if isinstance(r, AcceptedPhoto)]
