@@ -16,8 +16,7 @@ from bench.benchmark.measure import epoch, percentiles
 from bench.benchmark.stack import Stack, fresh_stack
 from bench.benchmark.system import Bench, Tap
 from harness.processes import free_port, wait_until
-from harness.servers import queue_depth
-from services.common import topology
+from harness.servers import frames_waiting
 
 
 class SseListener:
@@ -83,7 +82,7 @@ def latency_run(bench: Bench, workers: int, input_fps: float, seconds: float) ->
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             time.sleep(0.5)
-            depths.append(queue_depth(stack.amqp_url, topology.FRAMES_QUEUE))
+            depths.append(frames_waiting(stack.amqp_url))
         stack.stop("capture")
         published = int(capture.log().split(" frames published")[0].rsplit(" ", 1)[-1])
         time.sleep(3)  # let the last frames through

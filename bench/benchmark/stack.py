@@ -12,7 +12,7 @@ import pika
 import sqlalchemy as sa
 
 from harness.processes import ServiceProcess, wait_until
-from harness.servers import fresh_database, fresh_vhost, remove_database, remove_vhost
+from harness.servers import frame_consumers, fresh_database, fresh_vhost, remove_database, remove_vhost
 from services.common import topology
 from services.common.db import create_engine
 from services.common.settings import DatabaseSettings
@@ -69,7 +69,7 @@ class Stack:
     def start_recognizers(self, count: int, **env: str) -> None:
         for n in range(1, count + 1):
             self.start(f"recognizer-{n}", "services.recognizer", RECOGNIZER_WORKER_ID=f"w{n}", **env)
-        wait_until(lambda: self.consumers(topology.FRAMES_QUEUE) == count, 120, f"{count} recognizer(s)")
+        wait_until(lambda: frame_consumers(self.amqp_url) == count, 120, f"{count} recognizer(s)")
 
     def consumers(self, queue: str) -> int:
         connection = pika.BlockingConnection(pika.URLParameters(self.amqp_url))

@@ -16,6 +16,7 @@ from playwright.sync_api import Page, expect
 from harness.paths import ARTIFACTS
 from harness.processes import ServiceProcess, free_port
 from harness.servers import fresh_database, fresh_vhost, remove_database, remove_vhost
+from tests.browser.conftest import create_admin, log_in, sign_in_api
 from tests.support.browser import wait_healthy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faces, pytest.mark.browser]
@@ -55,6 +56,7 @@ def system(tmp_path: Path) -> Iterator[dict[str, object]]:
             for n in (1, 2)
         ),
     ]
+    create_admin(database_url)  # nothing is open without an account: the documented first admin
     try:
         wait_healthy(f"http://127.0.0.1:{api_port}/health", processes[0], "the API")
         wait_healthy(f"http://127.0.0.1:{web_port}/health", processes[1], "the dashboard")
@@ -74,7 +76,8 @@ def system(tmp_path: Path) -> Iterator[dict[str, object]]:
 def test_enrolled_through_the_api_marked_live_on_the_dashboard_and_in_the_csv(
     system: dict[str, object], page: Page, faces_dir: Path
 ) -> None:
-    api = httpx.Client(base_url=str(system["api"]), timeout=60)
+    token = sign_in_api(str(system["api"]))
+    api = httpx.Client(base_url=str(system["api"]), timeout=60, headers={"Authorization": f"Bearer {token}"})
     students = {}
     for number, name in CLASS.items():
         student = api.post("/students", json={"student_number": number, "name": name})
@@ -97,6 +100,7 @@ def test_enrolled_through_the_api_marked_live_on_the_dashboard_and_in_the_csv(
         },
     ).json()
 
+    log_in(page, str(system["web"]))
     page.goto(f"{system['web']}/sessions/{session['id']}/live")
     expect(page.locator("body")).to_have_attribute("data-live", "live")
     page.evaluate("window.__sameDocument = 'yes'")
@@ -127,7 +131,11 @@ def test_enrolled_through_the_api_marked_live_on_the_dashboard_and_in_the_csv(
     page.screenshot(path=str(ARTIFACTS / "screenshots" / "e2e-clip-present.png"), full_page=True)
 
     assert capture.wait(timeout_s=600) == 0
-    download = httpx.get(f"{system['web']}/sessions/{session['id']}/attendance.csv", timeout=30)
+    # The download as the signed-in teacher's browser gets it (its session cookie).
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    download = httpx.get(
+        f"{system['web']}/sessions/{session['id']}/attendance.csv", timeout=30, cookies=cookies
+    )
     assert download.status_code == 200
     assert "attachment" in download.headers.get("content-disposition", "")
     rows = list(csv.DictReader(io.StringIO(download.text)))
