@@ -62,6 +62,11 @@ DEAD_LETTER_EXCHANGE = "dead"  # direct: messages no consumer could process
 IDENTITY_QUEUE = "recorder.identity"
 CAMERAS_QUEUE = "recorder.cameras"
 DEAD_IDENTITY_QUEUE = "dead.identity"
+# Dead letters are kept for a person to inspect, but not without bound (issue 9, finding 13):
+# at most DEAD_LETTER_MAX_LENGTH messages (beyond them the oldest is dropped), each for at most
+# DEAD_LETTER_TTL_MS (14 days), after which the broker discards it.
+DEAD_LETTER_MAX_LENGTH = 10_000
+DEAD_LETTER_TTL_MS = 14 * 24 * 3600 * 1000
 
 # A worker's private frames queue. Its consumer takes up to FRAMES_PREFETCH frames at once and
 # keeps only the newest of each camera (services/recognizer/scheduling.py), so the queue itself
@@ -138,7 +143,14 @@ QUEUES = (
     ),
     # Heartbeats only refresh "last frame at": keep a few, drop the rest.
     Queue(CAMERAS_QUEUE, {"x-max-length": 100, "x-overflow": "drop-head"}),
-    Queue(DEAD_IDENTITY_QUEUE),
+    Queue(
+        DEAD_IDENTITY_QUEUE,
+        {
+            "x-max-length": DEAD_LETTER_MAX_LENGTH,
+            "x-overflow": "drop-head",
+            "x-message-ttl": DEAD_LETTER_TTL_MS,
+        },
+    ),
 )
 
 BINDINGS = (

@@ -9,6 +9,7 @@ small batches while attendance stays.
 
 import asyncio
 import io
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,14 +19,18 @@ import numpy as np
 import pytest
 from fastapi import UploadFile
 
+from harness.paths import ROOT
 from services.api import photos
 from services.api.photos import OUT_OF_TIME, PhotoChecker, RejectedPhoto
+from services.common import topology
 
 # The API's own fixtures (a signed-in TestClient of create_app on a fresh database).
 from tests.integration.api.conftest import BROKER_DOWN_URL, MakeClient, make_client  # noqa: F401
 from tests.integration.api.helpers import face, new_student, upload
 
 pytestmark = [pytest.mark.security]
+
+DEFINITIONS = ROOT / "rabbitmq" / "definitions.json"
 
 
 def blank_photo() -> bytes:
@@ -106,3 +111,12 @@ def test_finding_15_waiting_for_another_requests_turn_counts_against_the_budget(
     result, waited = asyncio.run(run())
     assert result == RejectedPhoto("x.jpg", OUT_OF_TIME)
     assert waited < 2.0
+
+
+def test_finding_13_the_dead_letter_queue_is_bounded_in_length_and_age() -> None:
+    generated = {q["name"]: q["arguments"] for q in topology.definitions()["queues"]}
+    on_file = {q["name"]: q["arguments"] for q in json.loads(DEFINITIONS.read_text())["queues"]}
+    for arguments in (generated[topology.DEAD_IDENTITY_QUEUE], on_file[topology.DEAD_IDENTITY_QUEUE]):
+        assert 0 < arguments.get("x-max-length", 0) <= 100_000, arguments
+        assert 0 < arguments.get("x-message-ttl", 0) <= 31 * 24 * 3600 * 1000, arguments
+        assert arguments.get("x-overflow", "drop-head") == "drop-head", "a full queue must not refuse"
