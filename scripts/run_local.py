@@ -113,16 +113,23 @@ def prepare() -> None:
     logger.info("broker: %s (topology declared)", redact(broker.amqp_url))
 
 
+def loopback_unless_set(variable: str) -> dict[str, str]:
+    """{variable: 127.0.0.1} unless the user chose an address (an empty value is a choice too)."""
+    return {} if variable in os.environ else {variable: "127.0.0.1"}
+
+
 def services(args: argparse.Namespace) -> list[Service]:
     chosen = [Service("recorder", "services.recorder")]
     chosen += [
         Service(f"recognizer-{n}", "services.recognizer", {"RECOGNIZER_WORKER_ID": f"local-{n}"})
         for n in range(1, args.recognizers + 1)
     ]
+    # On this machine only unless told otherwise (API_HOST/WEB_HOST in the environment or .env):
+    # the settings' default 0.0.0.0 is for containers (issue 9, finding 14).
     if not args.no_api and (ROOT / "services" / "api" / "__main__.py").exists():
-        chosen.append(Service("api", "services.api"))
+        chosen.append(Service("api", "services.api", loopback_unless_set("API_HOST")))
     if not args.no_web and (ROOT / "services" / "web" / "__main__.py").exists():
-        chosen.append(Service("web", "services.web"))
+        chosen.append(Service("web", "services.web", loopback_unless_set("WEB_HOST")))
     if args.source:
         chosen.append(Service("capture", "services.capture", {"CAPTURE_SOURCE": args.source}))
     return chosen

@@ -45,6 +45,7 @@ Heartbeats stay on `CAPTURE_EXCHANGE` (to `recorder.cameras`), as before.
 """
 
 import json
+import re
 import sys
 import uuid
 from dataclasses import dataclass, field
@@ -220,6 +221,127 @@ CAMERA_LOADS = PrivateQueue(
 PRIVATE_QUEUES = (GALLERY_LISTENER, LIVE_EVENTS, RECOGNIZER_FRAMES, frame_summaries("camera-1"), CAMERA_LOADS)
 
 
+# ---------------------------------------------------------------------------------------------
+# Least privilege: one broker user per service (issue 9, finding 3)
+#
+# Each service has a RabbitMQ user of its own, named after it, with rights to exactly what it
+# uses: the exchanges it publishes to, the durable queues it consumes, its own private queues
+# (named `<prefix>.<12 hex digits>`, see PrivateQueue.new_name) and the exchanges they bind to.
+# Nobody but the recognizers may write RECOGNIZER_EXCHANGE, so no other service can forge an
+# identity event there.
+#
+# Every service also runs `declare()` when it connects (services/common/amqp): that redeclares
+# every durable exchange and queue (configure on their names) and every durable binding (write
+# on the bound queue, read on its exchange), so those rights are granted to every service too
+# (`DECLARE_NEEDS`). They allow no publish to an exchange a service does not own (publishing is
+# checked against write on the exchange; the default exchange "amq.default" is in no regex).
+# What they still allow: a service that may both read and write one exchange (capture, on
+# CAPTURE_EXCHANGE) could bind IDENTITY_QUEUE to it. Closing that needs each service to declare
+# only its own part of the topology (then DECLARE_NEEDS goes), or the recorder to accept
+# identity events only when delivered by RECOGNIZER_EXCHANGE.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Access:
+    """What one service does on the broker."""
+
+    publishes: tuple[str, ...] = ()  # exchanges
+    consumes: tuple[str, ...] = ()  # durable queues
+    private: tuple[PrivateQueue, ...] = ()  # private queues it declares, binds and consumes
+
+
+ACCESS: dict[str, Access] = {
+    # Frames and heartbeats; in fast pace, the summaries of its own camera's analyzed frames.
+    "capture": Access(publishes=(FRAMES_EXCHANGE, CAPTURE_EXCHANGE), private=(frame_summaries("any"),)),
+    "recognizer": Access(publishes=(RECOGNIZER_EXCHANGE,), private=(RECOGNIZER_FRAMES, GALLERY_LISTENER)),
+    "recorder": Access(publishes=(ATTENDANCE_EXCHANGE,), consumes=(IDENTITY_QUEUE, CAMERAS_QUEUE)),
+    "api": Access(publishes=(GALLERY_EXCHANGE,)),
+    "web": Access(private=(LIVE_EVENTS,)),
+}
+SERVICES = tuple(ACCESS)
+
+
+def broker_user(service: str) -> str:
+    """The RabbitMQ user of a service (its password: RABBITMQ_<SERVICE>_PASSWORD)."""
+    return service
+
+
+def password_variable(service: str) -> str:
+    return f"RABBITMQ_{service.upper()}_PASSWORD"
+
+
+@dataclass(frozen=True)
+class Rights:
+    configure: frozenset[str]  # exact names, or a private queue prefix (see private_name_pattern)
+    write: frozenset[str]
+    read: frozenset[str]
+
+
+def _private_pattern(queue: PrivateQueue) -> str:
+    return re.escape(queue.prefix) + r"\.[0-9a-f]{12}"
+
+
+def _names_pattern(names: frozenset[str], private: tuple[PrivateQueue, ...]) -> str:
+    alternatives = sorted(re.escape(name) for name in names) + sorted({_private_pattern(q) for q in private})
+    if not alternatives:
+        return "^$"  # nothing (an empty regex would match every name)
+    return "^(" + "|".join(alternatives) + ")$"
+
+
+def declare_needs() -> Rights:
+    """What `declare()` needs: configure on every durable name, and what each binding needs."""
+    return Rights(
+        configure=frozenset(e.name for e in EXCHANGES) | frozenset(q.name for q in QUEUES),
+        write=frozenset(b.queue for b in BINDINGS),
+        read=frozenset(b.exchange for b in BINDINGS),
+    )
+
+
+def rights(service: str) -> Rights:
+    """The exact names a service may configure, write and read, private queues aside."""
+    access = ACCESS[service]
+    base = declare_needs()
+    routes = frozenset(route.exchange for queue in access.private for route in queue.routes)
+    return Rights(
+        configure=base.configure,
+        write=base.write | frozenset(access.publishes),
+        read=base.read | frozenset(access.consumes) | routes,
+    )
+
+
+def permissions(service: str) -> tuple[str, str, str]:
+    """(configure, write, read) regexes for `rabbitmqctl set_permissions`: exactly the names of
+    `rights(service)` plus its private queues (declared, bound: write; consumed: read)."""
+    granted = rights(service)
+    private = ACCESS[service].private
+    return (
+        _names_pattern(granted.configure, private),
+        _names_pattern(granted.write, private),
+        _names_pattern(granted.read, private),
+    )
+
+
+PERMISSIONS: dict[str, tuple[str, str, str]] = {service: permissions(service) for service in SERVICES}
+
+
+def permission_definitions(vhost: str = "/") -> dict[str, Any]:
+    """The per-service permissions in the definitions format (rabbitmq/permissions.json, which
+    rabbitmq/entrypoint.sh imports after creating the users from their passwords)."""
+    return {
+        "permissions": [
+            {
+                "user": broker_user(service),
+                "vhost": vhost,
+                "configure": configure,
+                "write": write,
+                "read": read,
+            }
+            for service, (configure, write, read) in PERMISSIONS.items()
+        ]
+    }
+
+
 class DeclaringChannel(Protocol):
     def exchange_declare(self, exchange: str, exchange_type: str, durable: bool) -> Any: ...
     def queue_declare(
@@ -296,5 +418,8 @@ def definitions(vhost: str = "/") -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    json.dump(definitions(), sys.stdout, indent=2)
+    # `python -m services.common.topology` > rabbitmq/definitions.json;
+    # `python -m services.common.topology permissions` > rabbitmq/permissions.json
+    document = permission_definitions() if sys.argv[1:] == ["permissions"] else definitions()
+    json.dump(document, sys.stdout, indent=2)
     sys.stdout.write("\n")

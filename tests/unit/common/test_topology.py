@@ -1,4 +1,5 @@
 import json
+import re
 
 import pika.exceptions
 
@@ -63,3 +64,93 @@ def test_identity_queue_dead_letters_into_the_dead_letter_queue() -> None:
     binding = next(b for b in topology.BINDINGS if b.queue == topology.DEAD_IDENTITY_QUEUE)
     assert identity.arguments["x-dead-letter-exchange"] == binding.exchange
     assert identity.arguments["x-dead-letter-routing-key"] == binding.routing_key
+
+
+# Least privilege (issue 9, finding 3): each service's broker user and what its regexes allow.
+
+EXCHANGE_NAMES = {exchange.name for exchange in topology.EXCHANGES}
+QUEUE_NAMES = {queue.name for queue in topology.QUEUES}
+# What each service publishes to, consumes, and declares privately: written out here, not derived.
+PUBLISHES = {
+    "capture": {topology.FRAMES_EXCHANGE, topology.CAPTURE_EXCHANGE},
+    "recognizer": {topology.RECOGNIZER_EXCHANGE},
+    "recorder": {topology.ATTENDANCE_EXCHANGE},
+    "api": {topology.GALLERY_EXCHANGE},
+    "web": set(),
+}
+CONSUMES = {"recorder": {topology.IDENTITY_QUEUE, topology.CAMERAS_QUEUE}}
+PRIVATE = {
+    "capture": [topology.frame_summaries("door-1")],
+    "recognizer": [topology.RECOGNIZER_FRAMES, topology.GALLERY_LISTENER],
+    "web": [topology.LIVE_EVENTS],
+}
+
+
+def allowed(pattern: str, name: str) -> bool:
+    return re.search(pattern, name) is not None  # RabbitMQ's match: unanchored unless the regex is
+
+
+def test_a_broker_user_for_every_service_and_nobody_else() -> None:
+    assert set(topology.PERMISSIONS) == set(PUBLISHES) == set(topology.SERVICES)
+
+
+def test_each_service_writes_exactly_the_exchanges_it_publishes_to() -> None:
+    for service, (_configure, write, _read) in topology.PERMISSIONS.items():
+        writable = {name for name in EXCHANGE_NAMES | {"amq.default", ""} if allowed(write, name)}
+        assert writable == PUBLISHES[service], service
+
+
+def test_only_the_recognizers_may_write_identity_events() -> None:
+    writers = {
+        s
+        for s, (_c, write, _r) in topology.PERMISSIONS.items()
+        if allowed(write, topology.RECOGNIZER_EXCHANGE)
+    }
+    assert writers == {"recognizer"}
+    _configure, capture_write, _read = topology.PERMISSIONS["capture"]
+    assert not allowed(capture_write, topology.RECOGNIZER_EXCHANGE)
+
+
+def test_each_service_reads_exactly_the_durable_queues_it_consumes() -> None:
+    for service, (_configure, _write, read) in topology.PERMISSIONS.items():
+        readable = {name for name in QUEUE_NAMES if allowed(read, name)}
+        assert readable == CONSUMES.get(service, set()), service
+
+
+def test_private_queues_belong_to_their_service_only() -> None:
+    for service, (configure, write, read) in topology.PERMISSIONS.items():
+        for owner, queues in PRIVATE.items():
+            for queue in queues:
+                name = queue.new_name()  # as the service names it
+                mine = owner == service
+                assert allowed(configure, name) is mine, (service, name)
+                assert allowed(write, name) is mine, (service, name)  # binding it
+                assert allowed(read, name) is mine, (service, name)  # consuming it
+                for exchange in {route.exchange for route in queue.routes}:
+                    if mine:
+                        assert allowed(read, exchange), (service, exchange)  # binding to it
+                # A prefix is not enough: only the names new_name gives.
+                for other in (queue.prefix, f"{queue.prefix}.x", f"{queue.prefix}.{'0' * 12}.x", f"x{name}"):
+                    assert not allowed(configure, other), (service, other)
+
+
+def test_private_queues_of_the_topology_all_have_an_owner() -> None:
+    owned = {queue.prefix for queues in PRIVATE.values() for queue in queues}
+    unowned = {queue.prefix for queue in topology.PRIVATE_QUEUES} - owned
+    # camera.load: no service consumes the load reports yet (bench and tests do, as guest).
+    assert unowned == {topology.CAMERA_LOADS.prefix}
+
+
+def test_every_service_may_run_declare_when_it_connects() -> None:
+    for service, (configure, write, read) in topology.PERMISSIONS.items():
+        for name in EXCHANGE_NAMES | QUEUE_NAMES:
+            assert allowed(configure, name), (service, name)
+        for binding in topology.BINDINGS:
+            assert allowed(write, binding.queue) and allowed(read, binding.exchange), (service, binding)
+
+
+def test_the_permissions_file_agrees_with_the_topology_module() -> None:
+    on_disk = json.loads((ROOT / "rabbitmq" / "permissions.json").read_text())
+    assert on_disk == topology.permission_definitions(), (
+        "run `python -m services.common.topology permissions > rabbitmq/permissions.json`"
+    )

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from services.api.settings import ApiSettings
+from services.common import topology
 from services.recorder.settings import RecorderSettings
 from services.web.settings import WebSettings
 from tests.unit.deploy import support
@@ -124,8 +125,11 @@ def test_python_services_run_without_privileges(services: dict[str, Any]) -> Non
 def test_services_reach_rabbitmq_and_mysql_with_the_chosen_credentials(services: dict[str, Any]) -> None:
     password = support.SECRET_VALUES
     for name in PYTHON_SERVICES:
-        env = services[name]["environment"]
-        assert env["AMQP_URL"] == f"amqp://attendance:{password['RABBITMQ_PASSWORD']}@rabbitmq:5672/%2F", name
+        # Each service has its own broker user (least privilege: topology.PERMISSIONS).
+        service = name.removesuffix("-webcam")
+        user, secret = topology.broker_user(service), password[topology.password_variable(service)]
+        assert services[name]["environment"]["AMQP_URL"] == f"amqp://{user}:{secret}@rabbitmq:5672/%2F", name
+    assert "AMQP_URL" not in services["migrate"]["environment"], "migrate needs no broker"
     for name in ("recognizer", "recorder", "api"):
         assert services[name]["environment"]["DATABASE_URL"] == (
             f"mysql+pymysql://attendance:{password['MYSQL_PASSWORD']}@mysql:3306/attendance"
@@ -133,7 +137,18 @@ def test_services_reach_rabbitmq_and_mysql_with_the_chosen_credentials(services:
     mysql = services["mysql"]["environment"]
     assert (mysql["MYSQL_DATABASE"], mysql["MYSQL_USER"]) == ("attendance", "attendance")
     assert mysql["MYSQL_PASSWORD"] == password["MYSQL_PASSWORD"]
-    assert services["rabbitmq"]["environment"]["RABBITMQ_PASSWORD"] == password["RABBITMQ_PASSWORD"]
+    broker = services["rabbitmq"]["environment"]
+    assert broker["RABBITMQ_PASSWORD"] == password["RABBITMQ_PASSWORD"]
+    for service in topology.SERVICES:
+        variable = topology.password_variable(service)
+        assert broker[variable] == password[variable], variable
+
+
+def test_every_service_has_a_broker_password_of_its_own() -> None:
+    values = [support.SECRET_VALUES[name] for name in support.BROKER_SERVICE_SECRETS]
+    assert len(set(values)) == len(topology.SERVICES)
+    # Every Python service's image is one of the services with a broker user.
+    assert {name.removesuffix("-webcam") for name in PYTHON_SERVICES} == set(topology.SERVICES)
 
 
 def test_mysql_keeps_its_data_and_migrations_run_before_every_database_user(config: dict[str, Any]) -> None:

@@ -1,6 +1,6 @@
 """What the rabbitmq container imports at boot: exactly the topology of services.common.topology,
-plus the application user from the environment (a blank node that imports definitions creates
-no default user)."""
+plus the operator's user and one user per service from the environment (a blank node that imports
+definitions creates no default user), each service with exactly topology.PERMISSIONS."""
 
 import json
 import re
@@ -17,10 +17,13 @@ from tests.unit.deploy import support
 RABBITMQ_DIR = support.ROOT / "rabbitmq"
 ENTRYPOINT = RABBITMQ_DIR / "entrypoint.sh"
 USER, PASSWORD = "attendance", "s3cret-Pass_1.~"
+SERVICE_PASSWORDS = {
+    topology.password_variable(service): f"{service}-Pass_{n}" for n, service in enumerate(topology.SERVICES)
+}
 
 
 def run_entrypoint(target: Path, *command: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {"PATH": "/usr/bin:/bin", "ATTENDANCE_DEFINITIONS_DIR": str(target)}
+    base = {"PATH": "/usr/bin:/bin", "ATTENDANCE_DEFINITIONS_DIR": str(target), **SERVICE_PASSWORDS}
     return subprocess.run(
         ["sh", str(ENTRYPOINT), *(command or ("true",))],
         check=False,
@@ -63,7 +66,7 @@ def test_the_container_runs_the_entrypoint_and_the_config(services: dict[str, An
     assert rabbitmq["command"] == ["docker-entrypoint.sh", "rabbitmq-server"]
     conf = mounts[RABBITMQ_DIR / "rabbitmq.conf"]
     assert conf["target"].startswith("/etc/rabbitmq/conf.d/") and conf["read_only"]
-    assert set(rabbitmq["environment"]) == {"RABBITMQ_USER", "RABBITMQ_PASSWORD"}
+    assert set(rabbitmq["environment"]) == {"RABBITMQ_USER", "RABBITMQ_PASSWORD", *SERVICE_PASSWORDS}
 
 
 def test_the_loaded_topology_is_exactly_the_services_topology(tmp_path: Path) -> None:
@@ -99,11 +102,23 @@ def test_the_container_enables_the_plugin_the_frames_exchange_needs(services: di
 def test_the_application_user_comes_from_the_environment(tmp_path: Path) -> None:
     assert run_entrypoint(tmp_path, RABBITMQ_USER=USER, RABBITMQ_PASSWORD=PASSWORD).returncode == 0
     names = sorted(path.name for path in tmp_path.iterdir())
-    assert names == ["10-topology.json", "20-users.json"]
-    topology_file, users_file = loaded_files(tmp_path)
-    # Files are imported one by one in name order: the vhost exists before the permission on it.
+    assert names == ["10-topology.json", "20-users.json", "30-permissions.json"]
+    topology_file, users_file, permissions_file = loaded_files(tmp_path)
+    # Files are imported one by one in name order: the vhost exists before the permission on it,
+    # and the users before theirs.
     assert {v["name"] for v in topology_file["vhosts"]} == {"/"}
-    assert users_file["users"] == [{"name": USER, "password": PASSWORD, "tags": ["management"]}]
+    assert users_file["users"] == [
+        {"name": USER, "password": PASSWORD, "tags": ["management"]},
+        *(
+            {
+                "name": topology.broker_user(s),
+                "password": SERVICE_PASSWORDS[topology.password_variable(s)],
+                "tags": [],
+            }
+            for s in topology.SERVICES
+        ),
+    ]
+    assert permissions_file == topology.permission_definitions()
     assert users_file["permissions"] == [
         {"user": USER, "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"}
     ]
@@ -124,6 +139,46 @@ def test_the_broker_starts_without_the_password_in_its_environment(tmp_path: Pat
     result = run_entrypoint(tmp_path / "defs", *command, RABBITMQ_USER=USER, RABBITMQ_PASSWORD=PASSWORD)
     assert result.returncode == 0, result.stderr
     assert seen.read_text().strip() == f"user={USER} password=unset"
+    leaked = tmp_path / "leaked"
+    command = ("sh", "-c", f"env | grep PASSWORD > {leaked}; true")
+    assert (
+        run_entrypoint(
+            tmp_path / "defs2", *command, RABBITMQ_USER=USER, RABBITMQ_PASSWORD=PASSWORD
+        ).returncode
+        == 0
+    )
+    assert leaked.read_text() == ""
+
+
+def test_the_committed_permissions_are_the_topologys() -> None:
+    """rabbitmq/permissions.json is generated: `python -m services.common.topology permissions`."""
+    committed = json.loads((RABBITMQ_DIR / "permissions.json").read_text())
+    assert committed == topology.permission_definitions()
+    assert "password" not in (RABBITMQ_DIR / "permissions.json").read_text()
+
+
+def test_the_entrypoint_creates_a_user_per_service_of_the_topology() -> None:
+    listed = re.search(r'^services="([^"]*)"$', ENTRYPOINT.read_text(), re.MULTILINE)
+    assert listed is not None
+    assert tuple(listed.group(1).split()) == topology.SERVICES
+    assert [topology.broker_user(s) for s in topology.SERVICES] == list(topology.SERVICES)
+
+
+@pytest.mark.parametrize("missing", list(SERVICE_PASSWORDS))
+def test_a_missing_service_password_stops_the_container(missing: str, tmp_path: Path) -> None:
+    env = {"RABBITMQ_USER": USER, "RABBITMQ_PASSWORD": PASSWORD, missing: ""}
+    result = run_entrypoint(tmp_path, **env)
+    assert result.returncode == 64
+    assert f"{missing}: is not set" in result.stderr
+    assert not (tmp_path / "20-users.json").exists()
+
+
+def test_a_service_password_needing_escaping_is_refused(tmp_path: Path) -> None:
+    result = run_entrypoint(
+        tmp_path, RABBITMQ_USER=USER, RABBITMQ_PASSWORD=PASSWORD, RABBITMQ_WEB_PASSWORD='we"b'
+    )
+    assert result.returncode == 64
+    assert "may contain only letters" in result.stderr
 
 
 @pytest.mark.parametrize("password", ["pa ss", 'pa"ss', "pa@ss", "pa:ss", "pa/ss", "pa$ss", "pa\\ss"])
