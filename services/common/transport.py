@@ -38,6 +38,8 @@ class Delivery:
     headers: Mapping[str, Any] = field(default_factory=dict)
     redelivered: bool = False
     delivery_tag: int = 0
+    # The exchange it was published to ("" for the default one); None where unknown (tests).
+    exchange: str | None = None
 
 
 @dataclass(frozen=True)

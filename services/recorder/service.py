@@ -105,6 +105,13 @@ class AttendanceRecorder:
         results: list[Handled | None] = [None] * len(deliveries)
         valid = []
         for index, delivery in enumerate(deliveries):
+            if delivery.exchange is not None and delivery.exchange != topology.RECOGNIZER_EXCHANGE:
+                # Only recognizers may publish there (rabbitmq/permissions.json); an event that
+                # reached the queue any other way (a binding someone added) is forged.
+                results[index] = Handled(
+                    rejected=f"identity event not from the recognizers ({delivery.exchange!r})"
+                )
+                continue
             try:
                 valid.append((index, identity_event_adapter.validate_json(delivery.body)))
             except ValidationError as error:

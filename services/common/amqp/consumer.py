@@ -273,6 +273,7 @@ def _delivery(method: Basic.Deliver, properties: BasicProperties, body: bytes) -
         headers=properties.headers or {},
         redelivered=method.redelivered,
         delivery_tag=method.delivery_tag,
+        exchange=method.exchange,
     )
 
 
