@@ -17,6 +17,7 @@ from services.common.logs import setup_logging
 from services.common.settings import load_settings
 from services.recorder import health
 from services.recorder.csv_journal import CsvJournal
+from services.recorder.retention import Purger
 from services.recorder.service import AttendanceRecorder
 from services.recorder.settings import RecorderSettings
 from services.recorder.single import EXIT_ANOTHER_RECORDER, AnotherRecorderError, DatabaseLock, FileLock
@@ -62,6 +63,7 @@ def main() -> None:
     recorder.start()
     liveness.loop_alive()  # from now on, the consumer loop must keep going round
     liveness.start(stop)
+    Purger(engine, settings.recorder_sightings_retention_days, stop).start()
     if recorder.journal.problem is None:
         logger.info("writing attendance to MySQL and %s", settings.recorder_csv_path.resolve())
     else:

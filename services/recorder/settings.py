@@ -28,6 +28,9 @@ class RecorderSettings(BaseServiceSettings, BrokerSettings, DatabaseSettings):
     # timeout, so one slow call is not yet a failure. The recorder keeps its health file
     # beside the CSV, as <RECORDER_CSV_PATH>.health.
     recorder_health_max_age_s: float = Field(60.0, gt=0, le=3600)
+    # Days a sighting (an identity event) is kept, then purged (hourly, services/recorder/
+    # retention.py); attendance marks are kept. 0 keeps sightings forever.
+    recorder_sightings_retention_days: int = Field(30, ge=0, le=36_500)
 
     @property
     def health_path(self) -> Path:

@@ -10,19 +10,28 @@ small batches while attendance stays.
 import asyncio
 import io
 import json
+import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from fastapi import UploadFile
 
 from harness.paths import ROOT
+from harness.processes import wait_until
 from services.api import photos
 from services.api.photos import OUT_OF_TIME, PhotoChecker, RejectedPhoto
 from services.common import topology
+from services.common.messages import FaceBox, FaceRecognized
+from services.common.students import create_student
+from services.recorder.retention import Purger, purge_sightings
+from services.recorder.store import AttendanceStore, MarkPolicy
 
 # The API's own fixtures (a signed-in TestClient of create_app on a fresh database).
 from tests.integration.api.conftest import BROKER_DOWN_URL, MakeClient, make_client  # noqa: F401
@@ -120,3 +129,78 @@ def test_finding_13_the_dead_letter_queue_is_bounded_in_length_and_age() -> None
         assert 0 < arguments.get("x-max-length", 0) <= 100_000, arguments
         assert 0 < arguments.get("x-message-ttl", 0) <= 31 * 24 * 3600 * 1000, arguments
         assert arguments.get("x-overflow", "drop-head") == "drop-head", "a full queue must not refuse"
+
+
+def sighting(student_id: int, at: datetime) -> FaceRecognized:
+    return FaceRecognized(
+        camera_id="room-1",
+        frame_seq=1,
+        captured_at=at,
+        box=FaceBox(top=1, right=100, bottom=100, left=1),
+        worker="test",
+        student_id=student_id,
+        student_number="S",
+        student_name="n",
+        distance=0.42,
+    )
+
+
+def count(engine: sa.Engine, sql: str, **params: Any) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(sa.text(sql), params).scalar_one())
+
+
+@pytest.mark.integration
+def test_finding_13_old_sightings_are_purged_by_themselves_and_attendance_kept(engine: sa.Engine) -> None:
+    with engine.begin() as connection:
+        old_student = create_student(connection, "S1", "Ada Lovelace").id
+        new_student_id = create_student(connection, "S2", "Alan Turing").id
+    store = AttendanceStore(engine, ZoneInfo("UTC"), MarkPolicy())
+    now = datetime.now(UTC)
+    long_ago = now - timedelta(days=40)
+    # 2,500 old sightings (several purge batches), then recent ones: the order they arrive in.
+    for start in range(0, 2500, 500):
+        store.record(
+            [sighting(old_student, long_ago + timedelta(seconds=s)) for s in range(start, start + 500)]
+        )
+    store.record([sighting(new_student_id, now - timedelta(minutes=m)) for m in range(10, 0, -1)])
+    store.record([sighting(old_student, now - timedelta(days=29))])
+    cutoff = (now - timedelta(days=30)).replace(tzinfo=None)
+    attendance_before = count(engine, "SELECT COUNT(*) FROM attendance")
+    marked_on_old = count(
+        engine,
+        "SELECT COUNT(*) FROM attendance a JOIN identity_events e ON e.event_id = a.mark_event_id "
+        "WHERE e.captured_at < :c",
+        c=cutoff,
+    )
+    assert attendance_before >= 3 and marked_on_old >= 1  # a default session a day
+    assert count(engine, "SELECT COUNT(*) FROM identity_events") == 2511
+
+    # 0 keeps everything.
+    assert purge_sightings(engine, 0) == 0
+    stop = threading.Event()
+    thread = Purger(engine, retention_days=30, stop=stop, every_s=0.2).start()
+    try:
+        wait_until(
+            lambda: count(engine, "SELECT COUNT(*) FROM identity_events") == 11, 30, "old sightings purged"
+        )
+        # It keeps running: a late old sighting goes at the next round.
+        store.record([sighting(old_student, long_ago)])  # a sighting, not a new mark
+        wait_until(
+            lambda: count(engine, "SELECT COUNT(*) FROM identity_events") == 11, 10, "the late one purged"
+        )
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert count(engine, "SELECT COUNT(*) FROM identity_events WHERE captured_at < :c", c=cutoff) == 0
+    assert count(engine, "SELECT COUNT(*) FROM attendance") == attendance_before
+    # The marks made on purged sightings stay, naming their event by id (not a foreign key).
+    assert (
+        count(
+            engine,
+            "SELECT COUNT(*) FROM attendance a LEFT JOIN identity_events e ON e.event_id = a.mark_event_id "
+            "WHERE e.id IS NULL",
+        )
+        == marked_on_old
+    )

@@ -1,0 +1,109 @@
+"""Sightings retention: identity events older than RECORDER_SIGHTINGS_RETENTION_DAYS are deleted.
+
+A sighting is biometric-derived data (who was where, when, every second or so): about 4 M rows
+per camera per day with a class in view, kept forever before this (issue 9, finding 13). The
+recorder runs `Purger` on a thread of its own: at start, then every PURGE_EVERY_S, it deletes
+the events captured before the cutoff, BATCH at a time, each batch its own short transaction.
+
+Attendance is kept: a mark names the event it was made on (`attendance.mark_event_id`) as a
+string, not a foreign key, so it outlives its sightings; attendance history is what the school
+keeps. (A redelivery of a purged event could be recorded again, but the broker holds nothing
+that old: dead letters go after 14 days, topology.DEAD_LETTER_TTL_MS.)
+
+Why not one `DELETE ... WHERE captured_at < :cutoff LIMIT n`: `captured_at` has no index of its
+own, so once the old rows are gone that statement scans and locks the whole table on every run,
+blocking the recorder's inserts. Instead each batch reads the next BATCH ids in primary-key order
+(a plain read: no locks) past the last one seen, and deletes by primary key those of them that
+are old. Ids grow with arrival time, so the old rows come first, and the purge stops at the first
+batch without any: the newest BATCH rows are read once per run, nothing more.
+"""
+
+import logging
+import threading
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+logger = logging.getLogger(__name__)
+
+BATCH = 1000
+PURGE_EVERY_S = 3600.0
+
+
+def cutoff_for(retention_days: int, now: datetime | None = None) -> datetime:
+    """Sightings captured before this (naive UTC, as stored) are purged."""
+    now = now or datetime.now(UTC)
+    return now.astimezone(UTC).replace(tzinfo=None) - timedelta(days=retention_days)
+
+
+def purge_sightings(
+    engine: sa.Engine,
+    retention_days: int,
+    now: datetime | None = None,
+    batch: int = BATCH,
+    stop: threading.Event | None = None,
+) -> int:
+    """Delete identity events older than the retention, in batches; how many were deleted.
+    0 days keeps them forever."""
+    if retention_days <= 0:
+        return 0
+    cutoff = cutoff_for(retention_days, now)
+    deleted, after = 0, 0
+    while stop is None or not stop.is_set():
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text(
+                    "SELECT id, captured_at < :cutoff AS old FROM identity_events "
+                    "WHERE id > :after ORDER BY id LIMIT :batch"
+                ),
+                {"cutoff": cutoff, "after": after, "batch": batch},
+            ).all()
+        old = [row.id for row in rows if row.old]
+        if not old:
+            break  # nothing old in this batch: the rest arrived later still
+        with engine.begin() as connection:
+            result = connection.execute(
+                sa.text(
+                    "DELETE FROM identity_events WHERE id IN :ids AND captured_at < :cutoff LIMIT :batch"
+                ).bindparams(sa.bindparam("ids", expanding=True)),
+                {"ids": old, "cutoff": cutoff, "batch": batch},
+            )
+        deleted += result.rowcount
+        after = rows[-1].id
+    if deleted:
+        logger.info("purged %d sighting(s) captured before %s UTC", deleted, cutoff.isoformat(" "))
+    return deleted
+
+
+class Purger:
+    """Purges at start, then every `every_s` seconds, until `stop` is set. A failed run (the
+    database away, a lock wait timeout) is logged and tried again at the next."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        retention_days: int,
+        stop: threading.Event,
+        every_s: float = PURGE_EVERY_S,
+    ) -> None:
+        self.engine = engine
+        self.retention_days = retention_days
+        self.stop = stop
+        self.every_s = every_s
+
+    def run(self) -> None:
+        if self.retention_days <= 0:
+            logger.info("sightings are kept forever (RECORDER_SIGHTINGS_RETENTION_DAYS=0)")
+            return
+        logger.info("sightings are kept %d day(s), purged every %.0f s", self.retention_days, self.every_s)
+        while not self.stop.is_set():
+            try:
+                purge_sightings(self.engine, self.retention_days, stop=self.stop)
+            except Exception:
+                logger.exception("purging old sightings failed; trying again in %.0f s", self.every_s)
+            self.stop.wait(self.every_s)
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run, name="retention", daemon=True)
+        thread.start()
+        return thread
