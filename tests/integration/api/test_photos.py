@@ -72,7 +72,7 @@ def test_the_same_photo_twice_is_stored_once(client: TestClient, engine: sa.Engi
         ("couple.jpg", lambda: shared("groups/kit_with_rose.jpg"), "2 faces found; "),
         ("random.jpg", lambda: os.urandom(5000), "not an image that can be read ("),
         ("truncated.jpg", lambda: face("eric_clapton", 2)[:4000], "not an image that can be read ("),
-        ("tiny.jpg", lambda: downscaled(face("eric_clapton", 2), 0.3), "face too small: "),
+        ("tiny.jpg", lambda: downscaled(face("eric_clapton", 2), 0.1), "face too small: "),
     ],
 )
 def test_a_bad_photo_is_refused_with_its_reason(
@@ -92,11 +92,11 @@ def test_a_bad_photo_is_refused_with_its_reason(
 
 def test_a_face_too_small_says_how_small_and_the_limit(client: TestClient) -> None:
     student = new_student(client)
-    response = upload(client, student["id"], ("tiny.jpg", downscaled(face("eric_clapton", 2), 0.3)))
+    response = upload(client, student["id"], ("tiny.jpg", downscaled(face("eric_clapton", 2), 0.1)))
     reason = response.json()["rejected"][0]["reason"]
     size = int(reason.removeprefix("face too small: ").split(" px")[0])
-    assert 20 <= size < 80
-    assert reason == f"face too small: {size} px, need 80"
+    assert 10 <= size < 40
+    assert reason == f"face too small: {size} px, need 40"
 
 
 def test_accepted_photos_are_kept_when_others_are_refused(

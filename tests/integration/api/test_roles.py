@@ -38,6 +38,8 @@ def school(client: TestClient) -> School:
     """Maths (Ada, on room-1) and Art (Bob, on room-2), each with a session running now in which
     its student was seen; Carol on no roster; room-3 has only its default session."""
     now = datetime.now(UTC)
+    # Sessions start today even just after midnight, so one day's listing holds them all.
+    start = max(now - timedelta(minutes=30), now.replace(hour=0, minute=0, second=0, microsecond=0))
     ada = new_student(client, "S001", "Ada Lovelace")
     bob = new_student(client, "S002", "Bob Ross")
     carol = new_student(client, "S003", "Carol Shaw")
@@ -49,7 +51,7 @@ def school(client: TestClient) -> School:
             "name": code.title(),
             "camera_id": camera,
             "course_id": course["id"],
-            "starts_at": (now - timedelta(minutes=30)).isoformat(),
+            "starts_at": start.isoformat(),
             "ends_at": (now + timedelta(minutes=30)).isoformat(),
         }
         response = client.post("/sessions", json=body)
@@ -58,7 +60,7 @@ def school(client: TestClient) -> School:
     store = AttendanceStore(engine_of(client), ZoneInfo("UTC"), MarkPolicy())
     for student, camera in ((ada, "room-1"), (bob, "room-2"), (carol, "room-3")):
         store.record([seen(student, camera, now), seen(student, camera, now + timedelta(seconds=1))])
-    day = (now - timedelta(minutes=30)).date().isoformat()
+    day = now.date().isoformat()
     return {"ada": ada, "bob": bob, "carol": carol, "sessions": sessions, "courses": courses, "day": day}
 
 
