@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from harness.paths import ROOT
+from services.faces.settings import DEFAULT_TOLERANCE
 
 pytestmark = pytest.mark.faces
 
@@ -92,7 +93,7 @@ def test_the_split_follows_the_stated_rule(run: Run) -> None:
 def test_the_report_shows_the_rates_the_table_and_progress(run: Run) -> None:
     for line in ["rank-1 accuracy", "false-reject rate", "misidentification rate", "false-accept rate"]:
         assert line in run.stdout
-    assert re.search(r"^\s+0\.55 .*<- default tolerance$", run.stdout, re.MULTILINE)
+    assert re.search(rf"^\s+{DEFAULT_TOLERANCE:.2f} .*<- default tolerance$", run.stdout, re.MULTILINE)
     assert "FAR = 0 with the lowest FRR" in run.stdout
     assert re.search(r"probing: (\d+)/\1 photos, \d+\.\d s", run.stderr)
 
