@@ -219,8 +219,11 @@ def test_a_scheduled_session_takes_the_sighting_and_default_sessions_are_per_day
     start_recorder()
     key = topology.recognized_key("room-1")
     broker.publish(topology.RECOGNIZER_EXCHANGE, key, seen(student_id, now))
-    broker.publish(topology.RECOGNIZER_EXCHANGE, key, seen(student_id, now - timedelta(days=1)))
-    broker.publish(topology.RECOGNIZER_EXCHANGE, key, seen(student_id, now - timedelta(days=1, hours=1)))
+    yesterday_noon = (now - timedelta(days=1)).replace(
+        hour=12, minute=0, second=0
+    )  # one day whatever the hour
+    broker.publish(topology.RECOGNIZER_EXCHANGE, key, seen(student_id, yesterday_noon))
+    broker.publish(topology.RECOGNIZER_EXCHANGE, key, seen(student_id, yesterday_noon - timedelta(hours=1)))
     wait_until(lambda: scalar(engine, "SELECT COUNT(*) FROM attendance") == 2, 20, "two marks")
     with engine.connect() as connection:
         names = set(
