@@ -385,11 +385,12 @@ def test_a_gallery_change_is_picked_up_without_a_restart(
     seqs = iter(range(2, 10**6))
 
     def recognized() -> bool:
+        # Not every frame gives an event: a track that names nobody is looked at only twice a
+        # second (of media time), so keep publishing and look at whatever has arrived.
         publish_frame(broker, next(seqs), probe)
-        got = wait_until(lambda: broker.drain(events), 60, "an event")
-        return any(e["kind"] == "face.recognized" for e in got)  # type: ignore[union-attr]
+        return any(e["kind"] == "face.recognized" for e in broker.drain(events))
 
-    wait_until(recognized, 60, "the new student to be recognized", interval_s=0.5)
+    wait_until(recognized, 90, "the new student to be recognized", interval_s=0.3)
 
 
 def test_a_workers_queue_drops_the_oldest_beyond_its_limit(broker: TestBroker) -> None:
