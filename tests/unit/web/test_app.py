@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from services.common.settings import describe
 from services.web.hub import LiveHub
 from services.web.settings import WebSettings
-from tests.unit.web.fakes import fake_api, form_token, make_app, plant_session, signed_in_client
+from tests.unit.web.fakes import STUDENT, fake_api, form_token, make_app, ok, plant_session, signed_in_client
 
 
 @pytest.fixture
@@ -151,3 +151,12 @@ def test_the_secret_key_is_never_shown() -> None:
     settings = WebSettings(web_secret_key="very-secret")
     assert "very-secret" not in describe(settings)
     assert settings.max_live_clients == settings.web_threads - 4
+
+
+def test_a_long_list_links_its_neighbouring_pages_and_keeps_the_search() -> None:
+    students = ok({"items": [STUDENT], "total": 120})
+    client = signed_in_client(make_app(fake_api({("GET", "/students"): students})))
+    html = client.get("/students?q=ada&page=2").get_data(as_text=True)
+    assert "Page 2 of 3" in html
+    assert 'href="/students?page=1&amp;q=ada"' in html and 'href="/students?page=3&amp;q=ada"' in html
+    assert "Page 1 of 1" not in signed_in_client(make_app(fake_api())).get("/students").get_data(as_text=True)
