@@ -5,6 +5,7 @@ validate instead of guessing. Frames are the exception to JSON bodies: a frame's
 JPEG itself and `FrameCaptured` travels in the AMQP headers.
 """
 
+import base64
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
@@ -13,9 +14,11 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     NonNegativeInt,
+    PlainSerializer,
     PositiveInt,
     TypeAdapter,
 )
@@ -229,6 +232,38 @@ class GalleryChanged(Message):
     changed_at: Timestamp = Field(default_factory=utc_now)
     student_id: PositiveInt | None = None
     reason: str = Field(max_length=200)
+
+
+def _from_base64(value: object) -> object:
+    """JSON carries bytes as base64 (and Python code passes bytes as they are)."""
+    return base64.b64decode(value, validate=True) if isinstance(value, str) else value
+
+
+# A camera preview's JPEG: small (services/recognizer/preview.py makes them 480 px wide).
+MAX_PREVIEW_BYTES = 512 * 1024
+PreviewJpeg = Annotated[
+    bytes,
+    BeforeValidator(_from_base64),
+    PlainSerializer(lambda data: base64.b64encode(data).decode("ascii"), return_type=str, when_used="json"),
+    Field(min_length=1, max_length=MAX_PREVIEW_BYTES, repr=False),  # repr=False: never in a log line
+]
+
+
+class FramePreviewed(Message):
+    """The latest look of a camera for the live page: a small JPEG of a frame with the faces'
+    boxes and names drawn. Transient, at most a few per second per camera, for the dashboard
+    only (services.common.topology, "Camera previews"). It shows faces: biometric data, never
+    stored or logged."""
+
+    kind: Literal["frame.previewed"] = "frame.previewed"
+    camera_id: CameraId
+    frame_seq: NonNegativeInt
+    captured_at: Timestamp
+    worker: str = Field(max_length=100)
+    faces: NonNegativeInt  # boxes drawn
+    width: PositiveInt = Field(le=4096)
+    height: PositiveInt = Field(le=4096)
+    jpeg: PreviewJpeg
 
 
 class CameraHeartbeat(Message):
