@@ -213,6 +213,9 @@ class RollEntryOut(ResponseBody):
     last_seen_at: UtcDateTime | None
     distance: float | None
     expected: bool = Field(description="On the session's roster (false: marked, but not expected)")
+    confidence: Literal["confident", "check"] | None = Field(
+        None, description='A recognition mark: "check" when named on thin evidence, for a person to confirm'
+    )
 
 
 class SessionAttendanceOut(ResponseBody):

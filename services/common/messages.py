@@ -222,6 +222,8 @@ class AttendanceMarked(Message, MarkFields):
     event_id: uuid.UUID  # the identity event (sighting) that made the mark, as in the CSV
     marked_at: Timestamp
     first_seen_at: Timestamp  # MarkFields' own, bounded here where it crosses the broker
+    # "check": named on thin evidence (the recognizer's decision), for a person to confirm.
+    confidence: Literal["confident", "check"] | None = None
 
 
 class GalleryChanged(Message):

@@ -22,6 +22,7 @@ class RollEntry:
     last_seen_at: datetime | None
     distance: float | None
     expected: bool
+    confidence: str | None = None  # of recognition's mark: "check" when named on thin evidence
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,15 @@ def _entry(
     if mark is None:
         return RollEntry(student_id, number, name, "not_seen", None, None, None, expected)
     return RollEntry(
-        student_id, number, name, mark.status, mark.first_seen_at, mark.last_seen_at, mark.distance, expected
+        student_id,
+        number,
+        name,
+        mark.status,
+        mark.first_seen_at,
+        mark.last_seen_at,
+        mark.distance,
+        expected,
+        mark.confidence,
     )
 
 
