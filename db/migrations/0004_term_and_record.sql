@@ -67,6 +67,9 @@ ALTER TABLE class_sessions
 -- A row is present or late (recognition, or a person), absent (decided when the session
 -- ended, or set by a person) or excused (a person, with a reason). Only recognition's marks
 -- have sightings and distances. mark_event_id stays the row's key in the CSV journal.
+-- `status` is the row's status now; `source` and `reason` are the mark's own (who made the
+-- row and why), never rewritten: who set the status now is the latest change's source
+-- (services/common/corrections.py). Existing rows were made by recognition.
 ALTER TABLE attendance
   DROP CONSTRAINT ck_attendance_status;
 ALTER TABLE attendance

@@ -101,6 +101,33 @@ class FrameCaptured(Message):
         return headers
 
 
+def _crop_from_base64(value: object) -> object:
+    """JSON carries bytes as base64 (Python code passes bytes as they are); an oversized text is
+    refused before it is decoded."""
+    if not isinstance(value, str):
+        return value
+    if len(value) > 4 * (MAX_CROP_BYTES // 3 + 1):
+        raise ValueError(f"a face crop is at most {MAX_CROP_BYTES} bytes")
+    return base64.b64decode(value, validate=True)
+
+
+def _jpeg(data: bytes) -> bytes:
+    if not data.startswith(b"\xff\xd8\xff"):
+        raise ValueError("a face crop must be a JPEG")
+    return data
+
+
+# A face crop for the review queue (services/recognizer/crops.py): at most 160 px, a few KB.
+MAX_CROP_BYTES = 48 * 1024
+CropJpeg = Annotated[
+    bytes,
+    BeforeValidator(_crop_from_base64),
+    AfterValidator(_jpeg),
+    PlainSerializer(lambda data: base64.b64encode(data).decode("ascii"), return_type=str, when_used="json"),
+    Field(min_length=4, max_length=MAX_CROP_BYTES),
+]
+
+
 class _FaceEvent(Message):
     event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
     camera_id: CameraId
@@ -109,6 +136,10 @@ class _FaceEvent(Message):
     recognized_at: Timestamp = Field(default_factory=utc_now)
     box: FaceBox
     worker: str = Field(max_length=100)
+    # A small JPEG of the face, only on looks a person should review (a track that names nobody,
+    # or names on thin evidence), a few per track; biometric data, kept by the recorder for
+    # RECORDER_REVIEW_RETENTION_DAYS (docs/attendance-record.md, "Review queue").
+    crop: CropJpeg | None = Field(None, repr=False)  # repr=False: never in a log line
 
 
 class TrackEvidence(BaseModel):

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 from pydantic import ValidationError
 
 from services.common import topology
@@ -21,6 +22,7 @@ from services.common.transport import Delivery, Handled, Outgoing
 from services.faces.decision import Decision
 from services.faces.engine import FaceAnalyzer, InvalidImageError
 from services.faces.matching import Identity, Matcher
+from services.recognizer.crops import face_crop, needs_review
 from services.recognizer.preview import PreviewFace, PreviewMaker
 from services.recognizer.tracking import FaceTracker, Track
 
@@ -67,12 +69,14 @@ class FrameRecognizer:
         matcher: Callable[[], Matcher],
         worker_id: str,
         tracker: FaceTracker | None = None,
+        crops_per_track: int = 3,
         preview: PreviewMaker | None = None,
     ) -> None:
         self.analyzer = analyzer
         self.matcher = matcher
         self.worker_id = worker_id
         self.tracker = tracker or FaceTracker()
+        self.crops_per_track = crops_per_track  # face crops for the review queue (0: none)
         self.preview = preview  # None: no camera previews
         self.stats = WorkerStats()
         self._stats_lock = threading.Lock()
@@ -106,6 +110,7 @@ class FrameRecognizer:
                 "box": track.box,
                 "worker": self.worker_id,
                 "track_id": track.id,
+                "crop": self._crop(rgb, track, decision, match.best_distance),
             }
             if decision.identity is None or match.best_distance is None:
                 candidate = decision.candidate or match.closest
@@ -133,6 +138,17 @@ class FrameRecognizer:
         if self.preview is not None and self.preview.due(frame.camera_id):
             preview = self.preview.make(frame, rgb, [_preview_face(t) for t in tracks], self.worker_id)
         return FrameResult(events, faces=len(tracks), named=named, preview=preview)
+
+    def _crop(
+        self, rgb: np.ndarray, track: Track, decision: Decision, distance: float | None
+    ) -> bytes | None:
+        """A face crop for the review queue on the few looks of a track that a person should
+        see (services/recognizer/crops.py), else None."""
+        if not needs_review(decision, self.tracker.rule.window):
+            return None
+        if not track.crops.take(distance, self.crops_per_track):
+            return None
+        return face_crop(rgb, track.box)
 
     def handle(self, deliveries: list[Delivery]) -> list[Handled]:
         return [self._handle_one(delivery) for delivery in deliveries]

@@ -31,6 +31,9 @@ class RecorderSettings(BaseServiceSettings, BrokerSettings, DatabaseSettings):
     # Days a sighting (an identity event) is kept, then purged (hourly, services/recorder/
     # retention.py); attendance marks are kept. 0 keeps sightings forever.
     recorder_sightings_retention_days: int = Field(30, ge=0, le=36_500)
+    # Days the review queue keeps a face it could not name (or named on thin evidence) and its
+    # crops, decided or not, then purged with the sightings; 0 keeps them forever.
+    recorder_review_retention_days: int = Field(7, ge=0, le=3650)
 
     @property
     def health_path(self) -> Path:

@@ -69,7 +69,7 @@ def test_the_worker_publishes_its_preview_transient_to_the_preview_exchange() ->
         lambda: matcher,
         "worker-1",
         FaceTracker(rule=DecisionRule(agree=1, window=1)),
-        PreviewMaker(2.0),
+        preview=PreviewMaker(2.0),
     )
     body = cv2.imencode(".jpg", np.zeros((32, 64, 3), np.uint8))[1].tobytes()
     [first] = worker.handle([frame_delivery(body)])
