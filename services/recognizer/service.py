@@ -70,6 +70,7 @@ class FrameRecognizer:
         worker_id: str,
         tracker: FaceTracker | None = None,
         crops_per_track: int = 3,
+        *,
         preview: PreviewMaker | None = None,
     ) -> None:
         self.analyzer = analyzer
