@@ -54,13 +54,22 @@ class PreviewStore:
 
     def put(self, preview: FramePreviewed) -> None:
         with self._lock:
+            now = self._clock()
+            # Pictures of faces are kept no longer than they may be shown, watched or not.
+            for camera_id in [c for c, p in self._latest.items() if now - p.received_at > MAX_AGE_S]:
+                del self._latest[camera_id]
             shown = self._latest.get(preview.camera_id)
             # Two workers may briefly serve one camera (a worker joined or died): keep the newer.
             if shown is not None and preview.captured_at < shown.captured_at:
                 return
             self._latest[preview.camera_id] = Preview(
-                preview.camera_id, preview.captured_at, preview.jpeg, self._clock()
+                preview.camera_id, preview.captured_at, preview.jpeg, now
             )
+
+    def __len__(self) -> int:
+        """Cameras whose picture is held (some may be past showing: `latest` says)."""
+        with self._lock:
+            return len(self._latest)
 
     def latest(self, camera_id: str, max_age_s: float = MAX_AGE_S) -> Preview | None:
         with self._lock:
