@@ -70,7 +70,7 @@ def create_app(
         settings=settings,
         api=api or ApiClient(settings.web_api_url, settings.web_api_timeout_s),
         hub=hub or hub_for(settings),
-        previews=previews or PreviewStore(),
+        previews=PreviewStore() if previews is None else previews,
     )
     app.jinja_env.globals["timezone"] = settings.timezone
     # First the sign-in guard, then the form token: anonymous requests learn nothing more.

@@ -66,7 +66,7 @@ class PreviewStore:
                 preview.camera_id, preview.captured_at, preview.jpeg, now
             )
 
-    def __len__(self) -> int:
+    def held(self) -> int:
         """Cameras whose picture is held (some may be past showing: `latest` says)."""
         with self._lock:
             return len(self._latest)

@@ -2,6 +2,7 @@
 the camera preview a real recognizer draws appears, for those allowed to see the session only."""
 
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -139,6 +140,17 @@ def recognizer(stack: Stack) -> Iterator[ServiceProcess]:
             worker.stop()
 
 
+def set_visibility(page: Page, state: str) -> None:
+    """What the browser does when the tab is put in the background, or back."""
+    page.evaluate(
+        """state => {
+            Object.defineProperty(document, "visibilityState", { configurable: true, get: () => state });
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        state,
+    )
+
+
 def teacher_page(browser: Browser, stack: Stack, course_ids: list[int]) -> Page:
     teacher = stack.add_user("teacher")
     for course_id in course_ids:
@@ -146,6 +158,45 @@ def teacher_page(browser: Browser, stack: Stack, course_ids: list[int]) -> Page:
     page = browser.new_context().new_page()
     log_in(page, stack.web_url, teacher["username"], PASSWORD)
     return page
+
+
+class Frames:
+    """A camera's frames at 4 a second, as capture sends them (with capture's own broker user),
+    from a thread of their own while the test looks at the page."""
+
+    def __init__(self, amqp_url: str, camera: str, photo: Path) -> None:
+        image = cv2.imread(str(photo))
+        self.jpeg = cv2.imencode(".jpg", image)[1].tobytes()
+        self.height, self.width = image.shape[:2]
+        self.amqp_url, self.camera = amqp_url, camera
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "Frames":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+    def _run(self) -> None:
+        capture = TestBroker(self.amqp_url)
+        try:
+            seq = 0
+            while not self.stop.is_set():
+                meta = FrameCaptured(
+                    camera_id=self.camera, seq=seq, captured_at=datetime.now(UTC),
+                    width=self.width, height=self.height,
+                )  # fmt: skip
+                capture.publish_raw(
+                    topology.FRAMES_EXCHANGE, topology.frame_key(self.camera), self.jpeg,
+                    headers=meta.to_headers(), content_type="image/jpeg",
+                )  # fmt: skip
+                seq += 1
+                capture.connection.sleep(0.25)
+        finally:
+            capture.close()
 
 
 def test_the_camera_preview_appears_when_frames_flow_and_only_for_the_sessions_teachers(
@@ -167,54 +218,50 @@ def test_the_camera_preview_appears_when_frames_flow_and_only_for_the_sessions_t
     expect(preview).to_have_attribute("data-state", "waiting")
     expect(preview.locator(".preview-state")).to_contain_text("No picture")
 
-    image = cv2.imread(str(photos[1]))
-    jpeg = cv2.imencode(".jpg", image)[1].tobytes()
-    with service_user(stack.amqp_url, "capture") as capture_url:
-        capture = TestBroker(capture_url)  # frames as capture sends them, with capture's rights
+    with (
+        service_user(stack.amqp_url, "capture") as capture_url,
+        Frames(capture_url, camera, photos[1]) as frames,
+    ):
+        expect(preview).to_have_attribute("data-state", "showing", timeout=30_000)
+        img = preview.locator("img")
+        expect(img).to_be_visible()
+        width = img.evaluate("img => img.naturalWidth")
+        assert width == min(480, frames.width), width
+        screenshot(page, "live-camera-preview")
+
+        # A few times a second at most, and not at all while the page is hidden.
+        asked: list[float] = []
+        page.on("request", lambda r: asked.append(time.monotonic()) if "/preview.jpg" in r.url else None)
+        page.wait_for_timeout(3000)
+        assert 2 <= len(asked) <= 3 / 0.5 + 1, len(asked)
+        set_visibility(page, "hidden")
+        page.wait_for_timeout(600)  # a request already on its way may still go
+        hidden_from = len(asked)
+        page.wait_for_timeout(2000)
+        assert len(asked) == hidden_from, "asked for pictures while hidden"
+        set_visibility(page, "visible")
+        page.wait_for_timeout(1500)  # (Playwright delivers its events while it waits, not in time.sleep)
+        assert len(asked) > hidden_from, "did not ask again once visible"
+
+        url = f"{stack.web_url}/sessions/{session['id']}/preview.jpg"
+        shown = page.request.get(url)
+        assert shown.status == 200 and shown.headers["content-type"] == "image/jpeg"
+        assert "no-store" in shown.headers["cache-control"]
+        assert shown.body()[:2] == b"\xff\xd8"
+
+        # The session's own teacher sees it; a teacher of another course gets 403 and no picture.
+        other_course = stack.add_course("Chemistry", [])
+        theirs, not_theirs = (
+            teacher_page(browser, stack, [course["id"]]),
+            teacher_page(browser, stack, [other_course["id"]]),
+        )
         try:
-            started = time.monotonic()
-            seq = 0
-            while time.monotonic() - started < 20:
-                meta = FrameCaptured(
-                    camera_id=camera, seq=seq, captured_at=datetime.now(UTC),
-                    width=image.shape[1], height=image.shape[0],
-                )  # fmt: skip
-                capture.publish_raw(
-                    topology.FRAMES_EXCHANGE, topology.frame_key(camera), jpeg,
-                    headers=meta.to_headers(), content_type="image/jpeg",
-                )  # fmt: skip
-                seq += 1
-                capture.connection.sleep(0.25)
-                if preview.get_attribute("data-state") == "showing" and seq >= 8:
-                    break
+            assert theirs.request.get(url).status == 200
+            refused = not_theirs.request.get(url)
+            assert refused.status == 403 and refused.body()[:2] != b"\xff\xd8"
+            not_theirs.goto(f"{stack.web_url}/sessions/{session['id']}/live")
+            expect(not_theirs.locator(".preview img")).to_have_count(0)
         finally:
-            capture.close()
-    expect(preview).to_have_attribute("data-state", "showing")
-    img = preview.locator("img")
-    expect(img).to_be_visible()
-    width = img.evaluate("img => img.naturalWidth")
-    assert width == min(480, image.shape[1]), width
-    screenshot(page, "live-camera-preview")
-
-    url = f"{stack.web_url}/sessions/{session['id']}/preview.jpg"
-    shown = page.request.get(url)
-    assert shown.status == 200 and shown.headers["content-type"] == "image/jpeg"
-    assert "no-store" in shown.headers["cache-control"]
-    assert shown.body()[:2] == b"\xff\xd8"
-
-    # The session's own teacher sees it; a teacher of another course gets 403 and no picture.
-    other_course = stack.add_course("Chemistry", [])
-    theirs, not_theirs = (
-        teacher_page(browser, stack, [course["id"]]),
-        teacher_page(browser, stack, [other_course["id"]]),
-    )
-    try:
-        assert theirs.request.get(url).status == 200
-        refused = not_theirs.request.get(url)
-        assert refused.status == 403 and refused.body()[:2] != b"\xff\xd8"
-        not_theirs.goto(f"{stack.web_url}/sessions/{session['id']}/live")
-        expect(not_theirs.locator(".preview img")).to_have_count(0)
-    finally:
-        theirs.context.close()
-        not_theirs.context.close()
-    assert "ACCESS_REFUSED" not in recognizer.log()
+            theirs.context.close()
+            not_theirs.context.close()
+        assert "ACCESS_REFUSED" not in recognizer.log()

@@ -39,7 +39,7 @@ def test_the_store_keeps_the_newest_of_each_camera_and_forgets_a_stale_one() -> 
     store.put(preview("cam1", DURING))
     now[0] = 22.0
     store.put(preview("cam2", DURING))  # a camera nobody watches is forgotten all the same
-    assert len(store) == 1 and store.latest("cam2") is not None
+    assert store.held() == 1 and store.latest("cam2") is not None
 
 
 def test_an_invalid_preview_is_ignored_and_its_content_not_logged(caplog: pytest.LogCaptureFixture) -> None:
