@@ -273,6 +273,10 @@ class ApiClient:
     def session_attendance(self, session_id: int) -> dict[str, Any]:
         return dict(self._json("GET", f"/sessions/{session_id}/attendance"))
 
+    def review_count(self, session_id: int) -> int:
+        """How many review items of the session wait for a person (GET /sessions/{id}/review/count)."""
+        return int(self._json("GET", f"/sessions/{session_id}/review/count")["open"])
+
     def session_csv(self, session_id: int) -> Download:
         response = self._request("GET", f"/sessions/{session_id}/attendance.csv")
         return Download(response.content, _filename(response, f"session-{session_id}-attendance.csv"))

@@ -23,18 +23,33 @@ bp = Blueprint("live", __name__)
 
 # Sessions one event stream may follow by id (each is checked with the API).
 MAX_STREAM_SESSIONS = 20
+# Seconds between two checks of a live page for its review queue's count.
+REVIEW_POLL_S = 15
+
+
+def _review_count(api: ApiClient, session_id: int) -> int | None:
+    """The session's open review items; None if this person may not see its review queue."""
+    try:
+        return api.review_count(session_id)
+    except ApiRefusedError as error:
+        if error.status not in (403, 404):
+            raise
+        return None
 
 
 def _state(session_id: int) -> dict[str, Any]:
     context = web()
-    attendance = user_api().session_attendance(session_id)  # the API refuses a session not theirs
+    api = user_api()
+    attendance = api.session_attendance(session_id)  # the API refuses a session not theirs
     session = attendance["session"]
     camera_id = str(session.get("camera_id", ""))
     # The camera's feed, but only what it saw during this session: a camera serves one class
     # after another, and the class before may be someone else's.
     during = Visible.from_api([session])
     recent = [entry for entry in context.hub.recent(camera_id) if during.covers(camera_id, entry.get("at"))]
-    return views.live_state(attendance, recent, context.settings.tz)
+    state = views.live_state(attendance, recent, context.settings.tz)
+    state["review_open"] = _review_count(api, session_id)
+    return state
 
 
 def visible_sessions(api: ApiClient, session_ids: list[int]) -> Visible:
@@ -59,6 +74,7 @@ def _live_page(states: list[dict[str, Any]], follow_current: bool) -> str:
         follow_current=follow_current,
         feed_size=context.settings.web_feed_size,
         preview_refresh_ms=round(context.settings.web_preview_refresh_s * 1000),
+        review_poll_ms=REVIEW_POLL_S * 1000,
     )
 
 
@@ -100,6 +116,14 @@ def session_preview(session_id: int) -> Response:
         # Faces: biometric data, never kept by the browser or a proxy.
         headers={"Cache-Control": "no-store, private", "X-Captured-At": preview.captured_at.isoformat()},
     )
+
+
+@bp.get("/sessions/<int:session_id>/review.json")
+def session_review_count(session_id: int) -> Response:
+    """How many faces of the session wait in its review queue (the live page polls it)."""
+    response = jsonify(session_id=session_id, open=_review_count(user_api(), session_id))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/sessions/current.json")

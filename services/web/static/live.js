@@ -84,6 +84,39 @@
     panel.querySelector(".roster").replaceChildren(...state.students.map(studentRow));
     panel.querySelector(".feed").replaceChildren(...state.recent.map(feedItem));
     recount(panel);
+    showReviewCount(panel, state.review_open);
+  }
+
+  // The review queue's count: null when this person may not see the queue.
+  function showReviewCount(panel, open) {
+    const review = panel.querySelector(".review");
+    if (!review) return;
+    review.hidden = open === null || open === undefined;
+    review.querySelector(".review-count").textContent = review.hidden ? "" : open;
+    review.classList.toggle("waiting", Number(open) > 0);
+  }
+
+  async function loadReviewCount(panel) {
+    const review = panel.querySelector(".review[data-src]");
+    if (!review || document.visibilityState !== "visible") return;
+    try {
+      const response = await fetch(review.dataset.src, { cache: "no-store" });
+      if (response.status === 401) signedOut();
+      if (!response.ok) return;
+      showReviewCount(panel, (await response.json()).open);
+    } catch (error) {
+      console.warn("could not refresh the review count:", error);
+    }
+  }
+
+  // Polled (the queue changes when the recorder stores a face), and soon after an unknown face.
+  const reviewSoon = new Map();
+  function reviewCountSoon(panel) {
+    if (reviewSoon.has(panel)) return;
+    reviewSoon.set(panel, setTimeout(() => {
+      reviewSoon.delete(panel);
+      loadReviewCount(panel);
+    }, 3000));
   }
 
   async function loadSnapshot(panel) {
@@ -139,6 +172,7 @@
       feed.querySelector(`[data-entry-id="${entry.entry_id}"]`)?.remove();
       feed.prepend(feedItem(entry));
       while (feed.children.length > Number(feed.dataset.size)) feed.lastElementChild.remove();
+      if (!entry.known) reviewCountSoon(panel);
     }
   }
 
@@ -246,6 +280,10 @@
 
   setIndicator("connecting", "Connecting…");
   page.querySelectorAll(".preview[data-src]").forEach(followPreview);
+  for (const panel of panels.values()) {
+    const review = panel.querySelector(".review[data-src]");
+    if (review) setInterval(() => loadReviewCount(panel), Number(review.dataset.pollMs));
+  }
   connect();
   setInterval(followCurrent, 60000);
 })();

@@ -1,8 +1,10 @@
 """The camera preview: the latest of each camera, to those who may read the session, taken
 during it, never cached; the API's answer kept briefly."""
 
+import re
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
 from services.common.messages import FramePreviewed
@@ -97,3 +99,21 @@ def test_previews_can_be_turned_off() -> None:
     client = signed_in_client(app, "admin")
     assert client.get(f"/sessions/{SESSION['id']}/preview.jpg").status_code == 404
     assert 'class="preview"' not in client.get(f"/sessions/{SESSION['id']}/live").get_data(as_text=True)
+
+
+def test_the_live_page_shows_the_review_queues_count_when_the_person_may_see_it() -> None:
+    count = {"session_id": SESSION["id"], "open": 3}
+    api = FakeApi({("GET", "/sessions/4/review/count"): lambda r, user: httpx.Response(200, json=count)})
+    client = signed_in_client(make_app(api), "admin")
+    page = client.get("/sessions/4/live").get_data(as_text=True)
+    assert '<b class="review-count">3</b> to review' in page
+    assert not re.search(r'<p class="review"[^>]* hidden>', page)
+    assert client.get("/sessions/4/review.json").get_json() == {"session_id": 4, "open": 3}
+    assert client.get("/sessions/4/state.json").get_json()["review_open"] == 3
+
+    refused = FakeApi(
+        {("GET", "/sessions/4/review/count"): lambda r, user: httpx.Response(403, json={"detail": "no"})}
+    )
+    client = signed_in_client(make_app(refused), "admin")
+    assert client.get("/sessions/4/review.json").get_json()["open"] is None
+    assert re.search(r'<p class="review"[^>]* hidden>', client.get("/sessions/4/live").get_data(as_text=True))
