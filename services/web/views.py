@@ -12,7 +12,15 @@ from zoneinfo import ZoneInfo
 
 logger = logging.getLogger(__name__)
 
-STATUS_WORDS = {"present": "present", "late": "late", "not_seen": "not yet seen"}
+STATUS_WORDS = {
+    "present": "present",
+    "late": "late",
+    "absent": "absent",
+    "excused": "excused",
+    "not_seen": "not yet seen",
+}
+# Statuses a first sighting's time goes with ("present 09:03"); the others stand alone.
+SEEN_STATUSES = frozenset({"present", "late"})
 
 
 def parse_time(value: str | datetime | None) -> datetime | None:
@@ -43,9 +51,9 @@ def today(tz: ZoneInfo) -> date:
 
 
 def status_label(status: str, first_seen_local: str) -> str:
-    """What a roster line says: "present 09:03", "late 09:12" or "not yet seen"."""
+    """What a roster line says: "present 09:03", "late 09:12", "absent", "excused" or "not yet seen"."""
     word = STATUS_WORDS.get(status, status)
-    return f"{word} {first_seen_local}" if status != "not_seen" and first_seen_local else word
+    return f"{word} {first_seen_local}" if status in SEEN_STATUSES and first_seen_local else word
 
 
 def roster_line(entry: Mapping[str, Any], tz: ZoneInfo) -> dict[str, Any]:
@@ -62,6 +70,8 @@ def roster_line(entry: Mapping[str, Any], tz: ZoneInfo) -> dict[str, Any]:
         "first_seen": first_seen,
         "last_seen": local_time(entry.get("last_seen_at"), tz),
         "label": status_label(status, first_seen),
+        "source": entry.get("source"),  # who set the status now (recognition, person, system)
+        "reason": entry.get("reason") or "",
     }
 
 
@@ -95,7 +105,8 @@ def live_state(attendance: dict[str, Any], recent: list[dict[str, Any]], tz: Zon
 
 
 def attendance_mark(event: Mapping[str, Any], tz: ZoneInfo) -> dict[str, Any]:
-    """An attendance.marked event as the live page applies it: a roster line, and where it goes."""
+    """An attendance.marked or attendance.changed event as the live page applies it: a roster
+    line (with the new status), and where it goes."""
     return {"session_id": event["session_id"], "camera_id": event["camera_id"], **roster_line(event, tz)}
 
 
