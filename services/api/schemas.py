@@ -255,23 +255,23 @@ class StatusIn(RequestBody):
     reason: Reason = Field(description="Why: every change a person makes needs one (an excuse too)")
 
 
-class ChangeOut(ResponseBody):
-    """One change of a mark's status (its row in the CSV: `change_event_id`, `corrects`)."""
+class HistoryEntryOut(ResponseBody):
+    """A row of the attendance journal (the CSV's rows): a mark made, or a change of its status."""
 
-    change_id: int
-    change_event_id: str
+    kind: Literal["mark", "change"]
+    event_id: str = Field(description="The row's event_id in the CSV")
+    at: UtcDateTime
     attendance_id: int
     session_id: int
     student_id: int
     student_number: str
     student_name: str
-    changed_at: UtcDateTime
     source: StatusSource
     actor: str = Field(description="Who: a person as the audit log names them, or recognition, or system")
-    from_status: AttendanceStatus
+    from_status: AttendanceStatus | None = Field(description="None for a mark")
     to_status: AttendanceStatus
     reason: str
-    corrects: str = Field(description="The event_id of the mark it changes")
+    corrects: str | None = Field(description="A change: the event_id of the mark it changes")
 
 
 class StatusChangeOut(BaseModel):
@@ -285,10 +285,10 @@ class StatusChangeOut(BaseModel):
 
 
 class RowHistoryOut(BaseModel):
-    """A student's row in a session: the mark (None if there is none) and every change of it."""
+    """A student's row in a session: the mark (None if there is none) and its history."""
 
     mark: MarkOut | None
-    changes: list[ChangeOut]
+    history: list[HistoryEntryOut]
 
 
 # Accounts, tokens, audit (docs/auth-contract.md)

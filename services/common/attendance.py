@@ -46,10 +46,16 @@ class AttendanceMark:
     confidence: str | None = None
     source: str = "recognition"  # recognition | person | system: who made the mark
     reason: str = ""
+    marked_by: str | None = None  # a person's mark: who, as the audit log names them
     # The status the mark was made with (its CSV row's), if changed since; None: `status`.
     marked_status: str | None = None
     set_by: str | None = None  # who set the status now (the latest change's source); None: `source`
     status_reason: str | None = None  # why (the latest change's reason); None: `reason`
+
+    @property
+    def actor(self) -> str:
+        """Who made the mark: a person as the audit log names them, or recognition, or system."""
+        return self.marked_by or self.source
 
     @property
     def current_source(self) -> str:
@@ -161,7 +167,7 @@ MARKS_QUERY = """
 SELECT a.id, a.session_id, cs.name AS session_name, cs.camera_id, a.student_id, s.student_number,
        s.name AS student_name, a.status, a.first_seen_at, a.last_seen_at, a.mark_distance,
        a.best_distance, a.sightings, a.mark_event_id, a.marked_at, a.confidence, a.source, a.reason,
-       fc.from_status AS marked_status, lc.source AS set_by, lc.reason AS status_reason
+       a.marked_by, fc.from_status AS marked_status, lc.source AS set_by, lc.reason AS status_reason
 FROM attendance a
 JOIN class_sessions cs ON cs.id = a.session_id
 JOIN students s ON s.id = a.student_id
@@ -224,6 +230,7 @@ def fetch_marks(
             confidence=r.confidence,
             source=r.source,
             reason=r.reason,
+            marked_by=r.marked_by,
             marked_status=r.marked_status,
             set_by=r.set_by,
             status_reason=r.status_reason,
@@ -271,6 +278,69 @@ def journal_order(marks: Iterable[AttendanceMark], changes: Iterable[AttendanceC
     rows: list[tuple[datetime, int, int, JournalRow]] = [(m.marked_at, 0, m.attendance_id, m) for m in marks]
     rows += [(c.changed_at, 1, c.change_id, c) for c in changes]
     return [row for *_, row in sorted(rows, key=lambda r: r[:3])]
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One row of the journal as a person reads it: a mark made, or a change of its status."""
+
+    kind: str  # mark | change
+    event_id: str  # the row's event_id in the CSV
+    at: datetime
+    attendance_id: int
+    session_id: int
+    student_id: int
+    student_number: str
+    student_name: str
+    source: str
+    actor: str
+    from_status: str | None  # None: a mark
+    to_status: str
+    reason: str
+    corrects: str | None  # a change: the event_id of the mark it changes
+
+
+def history(marks: Iterable[AttendanceMark], changes: Iterable[AttendanceChange]) -> list[HistoryEntry]:
+    """Marks and their changes as the journal has them (journal_order), oldest first."""
+    entries = []
+    for row in journal_order(marks, changes):
+        from_status: str | None
+        corrects: str | None
+        if isinstance(row, AttendanceChange):
+            event_id, at, from_status, to_status = (
+                row.change_event_id,
+                row.changed_at,
+                row.from_status,
+                row.to_status,
+            )
+            corrects = row.corrects
+        else:
+            event_id, at, from_status, to_status = (
+                row.event_id,
+                row.marked_at,
+                None,
+                row.marked_status or row.status,
+            )
+            corrects = None
+        entries.append(
+            HistoryEntry(
+                kind="change" if isinstance(row, AttendanceChange) else "mark",
+                event_id=event_id,
+                at=at,
+                attendance_id=row.attendance_id,
+                session_id=row.session_id,
+                student_id=row.student_id,
+                student_number=row.student_number,
+                student_name=row.student_name,
+                source=row.source,
+                actor=row.actor,
+                from_status=from_status,
+                to_status=to_status,
+                reason=row.reason,
+                corrects=corrects,
+            )
+        )
+    return entries
 
 
 def csv_text(marks: Iterable[AttendanceMark], tz: ZoneInfo, changes: Iterable[AttendanceChange] = ()) -> str:

@@ -286,18 +286,21 @@ class AttendanceStore:
         for n, (attendance_id, sightings) in enumerate(updates):
             params |= {
                 f"i{n}": attendance_id,
+                f"f{n}": to_db(sightings[0].captured_at),
                 f"l{n}": to_db(sightings[-1].captured_at),
                 f"b{n}": min(e.distance for e in sightings),
                 f"c{n}": len(sightings),
             }
             rows.append(
-                f"SELECT :i{n} AS id, CAST(:l{n} AS DATETIME(6)) AS last_seen, :b{n} AS best, :c{n} AS n"
+                f"SELECT :i{n} AS id, CAST(:f{n} AS DATETIME(6)) AS first_seen, "
+                f"CAST(:l{n} AS DATETIME(6)) AS last_seen, :b{n} AS best, :c{n} AS n"
             )
         connection.execute(
             sa.text(
                 f"UPDATE attendance a JOIN ({' UNION ALL '.join(rows)}) u ON u.id = a.id "
                 # A person's mark has no sightings yet (NULLs): GREATEST/LEAST of a NULL is NULL.
-                "SET a.last_seen_at = GREATEST(COALESCE(a.last_seen_at, u.last_seen), u.last_seen), "
+                "SET a.first_seen_at = COALESCE(a.first_seen_at, u.first_seen), "
+                "a.last_seen_at = GREATEST(COALESCE(a.last_seen_at, u.last_seen), u.last_seen), "
                 "a.best_distance = LEAST(COALESCE(a.best_distance, u.best), u.best), "
                 "a.sightings = a.sightings + u.n"
             ),

@@ -278,8 +278,8 @@ class ApiClient:
         body = {"status": status, "reason": reason}
         return dict(self._json("PUT", f"/sessions/{session_id}/attendance/{student_id}", json=body))
 
-    def session_changes(self, session_id: int) -> list[dict[str, Any]]:
-        return list(self._json("GET", f"/sessions/{session_id}/attendance/changes"))
+    def session_history(self, session_id: int) -> list[dict[str, Any]]:
+        return list(self._json("GET", f"/sessions/{session_id}/attendance/history"))
 
     def session_csv(self, session_id: int) -> Download:
         response = self._request("GET", f"/sessions/{session_id}/attendance.csv")

@@ -56,17 +56,20 @@ SETTABLE = ("present", "late", "absent", "excused")
 MAX_REASON = 500
 
 
-def _change_line(change: dict[str, Any], tz: Any) -> dict[str, Any]:
+def _history_line(entry: dict[str, Any], tz: Any) -> dict[str, Any]:
+    words = views.STATUS_WORDS
+    from_status, to_status = entry.get("from_status"), str(entry.get("to_status", ""))
     return {
-        "when": views.local_datetime(change.get("changed_at"), tz),
-        "student_name": change.get("student_name", ""),
-        "student_number": change.get("student_number", ""),
-        "from_word": views.STATUS_WORDS.get(change.get("from_status", ""), change.get("from_status", "")),
-        "to_word": views.STATUS_WORDS.get(change.get("to_status", ""), change.get("to_status", "")),
-        "to_status": change.get("to_status", ""),
-        "source": change.get("source", ""),
-        "actor": change.get("actor", ""),
-        "reason": change.get("reason", ""),
+        "kind": entry.get("kind", ""),
+        "when": views.local_datetime(entry.get("at"), tz),
+        "student_name": entry.get("student_name", ""),
+        "student_number": entry.get("student_number", ""),
+        "from_word": words.get(from_status, from_status) if from_status else "no mark",
+        "to_word": words.get(to_status, to_status),
+        "to_status": to_status,
+        "source": entry.get("source", ""),
+        "actor": entry.get("actor", ""),
+        "reason": entry.get("reason", ""),
     }
 
 
@@ -76,7 +79,7 @@ def show(session_id: int) -> str:
     attendance = api.session_attendance(session_id)
     tz = web().settings.tz
     students = [views.roster_line(s, tz) for s in attendance.get("students", [])]
-    changes = [_change_line(c, tz) for c in reversed(api.session_changes(session_id))]
+    journal = [_history_line(entry, tz) for entry in reversed(api.session_history(session_id))]
     return render_template(
         "session.html",
         session=views.session_summary(attendance["session"], tz),
@@ -85,7 +88,7 @@ def show(session_id: int) -> str:
         present=attendance.get("present", sum(1 for s in students if s["status"] != "not_seen")),
         counts={key: attendance.get(key, 0) for key in ("late", "absent", "excused")},
         finalized=bool(attendance.get("finalized")),
-        changes=changes,
+        history=journal,
         settable=SETTABLE,
         statuses=views.STATUS_WORDS,
         max_reason=MAX_REASON,

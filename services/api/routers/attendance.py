@@ -27,9 +27,9 @@ from services.api.queries.attendance import (
     session_roll,
 )
 from services.api.schemas import (
-    ChangeOut,
     DayQuery,
     ErrorOut,
+    HistoryEntryOut,
     MarkOut,
     Responses,
     RollEntryOut,
@@ -40,7 +40,7 @@ from services.api.schemas import (
     StatusIn,
 )
 from services.common import corrections
-from services.common.attendance import csv_text, fetch_changes, fetch_marks
+from services.common.attendance import csv_text, fetch_changes, fetch_marks, history
 from services.common.sessions import get_session, local_day
 from services.common.settings import CAMERA_ID_PATTERN
 from services.common.students import get_student
@@ -217,25 +217,27 @@ def set_status(
 
 
 @router.get(
-    "/sessions/{session_id}/attendance/changes",
-    response_model=list[ChangeOut],
-    summary="Every change of a status in a session, oldest first",
+    "/sessions/{session_id}/attendance/history",
+    response_model=list[HistoryEntryOut],
+    summary="A session's attendance journal: every mark made and every change of a status, oldest first",
     responses=SESSION_NOT_FOUND,
 )
-def session_changes(session_id: Id, principal: CurrentUser, context: Context) -> list[ChangeOut]:
+def session_history(session_id: Id, principal: CurrentUser, context: Context) -> list[HistoryEntryOut]:
     with context.engine.connect() as connection:
         session = get_session(connection, session_id)
         if session is None:
             raise not_found("session", session_id)
         check_session(connection, principal, session)
-        changes = changes_of_session(connection, session_id)
-    return [ChangeOut.model_validate(change) for change in changes]
+        entries = history(
+            marks_of_session(connection, session_id), changes_of_session(connection, session_id)
+        )
+    return [HistoryEntryOut.model_validate(entry) for entry in entries]
 
 
 @router.get(
     "/sessions/{session_id}/attendance/{student_id}",
     response_model=RowHistoryOut,
-    summary="A student's row in a session: the mark and every change of it",
+    summary="A student's row in a session: the mark and its history",
     responses=ROW_NOT_FOUND,
 )
 def row_history(session_id: Id, student_id: Id, principal: CurrentUser, context: Context) -> RowHistoryOut:
@@ -252,5 +254,5 @@ def row_history(session_id: Id, student_id: Id, principal: CurrentUser, context:
         changes = fetch_changes(connection, where, params)
     return RowHistoryOut(
         mark=MarkOut.model_validate(marks[0]) if marks else None,
-        changes=[ChangeOut.model_validate(change) for change in changes],
+        history=[HistoryEntryOut.model_validate(entry) for entry in history(marks, changes)],
     )
