@@ -216,6 +216,9 @@ class RollEntryOut(ResponseBody):
     last_seen_at: UtcDateTime | None
     distance: float | None
     expected: bool = Field(description="On the session's roster (false: marked, but not expected)")
+    confidence: Literal["confident", "check"] | None = Field(
+        None, description='A recognition mark: "check" when named on thin evidence, for a person to confirm'
+    )
     attendance_id: int | None = Field(None, description="The mark's id (None: no mark)")
     source: StatusSource | None = Field(None, description="Who set the status now")
     reason: str = Field("", description="Why (a person's change, an excuse)")

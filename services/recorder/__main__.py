@@ -65,7 +65,12 @@ def main() -> None:
     recorder.start()
     liveness.loop_alive()  # from now on, the consumer loop must keep going round
     liveness.start(stop)
-    Purger(engine, settings.recorder_sightings_retention_days, stop).start()
+    Purger(
+        engine,
+        settings.recorder_sightings_retention_days,
+        stop,
+        review_retention_days=settings.recorder_review_retention_days,
+    ).start()
     Ticker(recorder.tick, Publisher(settings, "recorder-tick"), settings.recorder_tick_s, stop).start()
     if recorder.journal.problem is None:
         logger.info("writing attendance to MySQL and %s", settings.recorder_csv_path.resolve())

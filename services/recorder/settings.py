@@ -37,6 +37,9 @@ class RecorderSettings(BaseServiceSettings, BrokerSettings, DatabaseSettings):
     # Seconds after a session's end before its absences are decided, so sightings still in
     # the pipeline arrive first (one arriving later still turns an absence into present).
     recorder_absent_after_s: float = Field(30.0, ge=0, le=86_400)
+    # Days the review queue keeps a face it could not name (or named on thin evidence) and its
+    # crops, decided or not, then purged with the sightings; 0 keeps them forever.
+    recorder_review_retention_days: int = Field(7, ge=0, le=3650)
 
     @property
     def health_path(self) -> Path:

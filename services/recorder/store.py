@@ -36,7 +36,7 @@ from services.common.sessions import (
     scheduled_session_at,
     scheduled_sessions,
 )
-from services.recorder import rules
+from services.recorder import review, rules
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +99,7 @@ class AttendanceStore:
                 [_event_row(event, sessions[event.event_id].id) for event in fresh],
             )
             mark_ids, change_ids = self._update_attendance(connection, fresh, sessions)
+            review.keep(connection, fresh, sessions)  # face crops for a person to decide
             marks = fetch_marks(connection, "a.id IN :ids", {"ids": mark_ids}) if mark_ids else []
             changes = fetch_changes(connection, "ch.id IN :ids", {"ids": change_ids}) if change_ids else []
         # Remembered only once committed: a batch rolled back (a deadlock, a lost connection)
@@ -189,6 +190,7 @@ class AttendanceStore:
                         best_distance=event.distance,
                         track_id=event.track_id,
                         candidate_id=event.student_id,
+                        crop=event.crop,
                     )
                 )
             else:

@@ -23,6 +23,7 @@ class RollEntry:
     last_seen_at: datetime | None
     distance: float | None
     expected: bool
+    confidence: str | None = None  # of recognition's mark: "check" when named on thin evidence
     attendance_id: int | None = None
     source: str | None = None  # who set the status now
     reason: str = ""
@@ -93,6 +94,7 @@ def _entry(
         mark.last_seen_at,
         mark.distance,
         expected,
+        mark.confidence,
         attendance_id=mark.attendance_id,
         source=mark.current_source,
         reason=mark.current_reason,

@@ -97,6 +97,7 @@ def test_a_roll_call_lists_the_roster_and_who_else_was_seen(
         "last_seen_at",
         "distance",
         "expected",
+        "confidence",  # of recognition's mark: "check" on thin evidence (the live page flags it)
         "attendance_id",
         "source",
         "reason",
