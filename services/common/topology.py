@@ -66,7 +66,7 @@ FRAMES_EXCHANGE = "frames"  # x-consistent-hash: routing key = camera id (see ab
 RECOGNIZER_EXCHANGE = "recognizer"  # topic: face.recognized.<camera>, face.unknown.<camera>,
 #                                        frame.analyzed.<camera>, camera.load.<camera>
 #                                        (the last two for observability and capture's credit)
-ATTENDANCE_EXCHANGE = "attendance"  # topic: attendance.marked.<camera>
+ATTENDANCE_EXCHANGE = "attendance"  # topic: attendance.marked.<camera>, attendance.changed.<camera>
 GALLERY_EXCHANGE = "gallery"  # fanout: every recognizer reloads
 DEAD_LETTER_EXCHANGE = "dead"  # direct: messages no consumer could process
 PREVIEW_EXCHANGE = "preview"  # topic, transient: preview.<camera> (see "Camera previews" above)
@@ -118,6 +118,10 @@ def load_key(camera_id: str) -> str:
 
 def attendance_key(camera_id: str) -> str:
     return f"attendance.marked.{camera_id}"
+
+
+def attendance_change_key(camera_id: str) -> str:
+    return f"attendance.changed.{camera_id}"
 
 
 def preview_key(camera_id: str) -> str:

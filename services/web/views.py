@@ -75,6 +75,8 @@ def roster_line(entry: Mapping[str, Any], tz: ZoneInfo) -> dict[str, Any]:
         "expected": bool(entry.get("expected", True)),  # false: marked, but not on the roster
         # Named on thin evidence (the recognizer's "check" tier): a person should confirm it.
         "check": entry.get("confidence") == "check" and status in SEEN,
+        "source": entry.get("source"),  # who set the status now (recognition, person, system)
+        "reason": entry.get("reason") or "",
     }
 
 
@@ -118,7 +120,8 @@ def live_state(attendance: dict[str, Any], recent: list[dict[str, Any]], tz: Zon
 
 
 def attendance_mark(event: Mapping[str, Any], tz: ZoneInfo) -> dict[str, Any]:
-    """An attendance.marked event as the live page applies it: a roster line, and where it goes."""
+    """An attendance.marked or attendance.changed event as the live page applies it: a roster
+    line (with the new status), and where it goes."""
     return {"session_id": event["session_id"], "camera_id": event["camera_id"], **roster_line(event, tz)}
 
 
