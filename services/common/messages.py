@@ -262,6 +262,7 @@ class AttendanceMarked(Message, MarkFields):
     marked_at: Timestamp
     first_seen_at: Timestamp | None = None  # MarkFields' own, bounded here where it crosses the broker
     source: StatusSource = "recognition"
+    reason: str = Field("", max_length=500)  # a person's mark: why (an excuse, a correction)
     # "check": named on thin evidence (the recognizer's decision), for a person to confirm.
     confidence: Literal["confident", "check"] | None = None
 

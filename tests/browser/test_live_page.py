@@ -12,15 +12,12 @@ from typing import Any
 
 import cv2
 import pytest
-import sqlalchemy as sa
 from playwright.sync_api import Browser, Page, expect
 
 from harness.processes import ServiceProcess, wait_until
 from services.common import topology
-from services.common.db import create_engine
-from services.common.messages import AttendanceMarked, FrameCaptured
-from services.common.settings import DatabaseSettings
-from tests.browser.conftest import PASSWORD, Stack, log_in
+from services.common.messages import FaceBox, FaceRecognized, FrameCaptured, TrackEvidence
+from tests.browser.conftest import PASSWORD, TIMEZONE, Stack, log_in
 from tests.browser.helpers import screenshot
 from tests.support.amqp import TestBroker
 from tests.support.broker_users import service_user
@@ -35,90 +32,104 @@ def counts(page: Page) -> dict[str, str]:
     }
 
 
-def record_mark(
-    stack: Stack,
-    broker: TestBroker,
-    session: dict[str, Any],
-    student: dict[str, Any],
-    status: str,
-    **extra: Any,
-) -> None:
-    """What the recorder does for a first sighting: commit the mark, then announce it."""
-    now = datetime.now(UTC).replace(microsecond=0)
-    event_id = uuid.uuid4()
-    engine = create_engine(DatabaseSettings(database_url=stack.database_url))
-    try:
-        with engine.begin() as connection:
-            attendance_id = connection.execute(
-                sa.text(
-                    "INSERT INTO attendance (session_id, student_id, status, first_seen_at, last_seen_at, "
-                    "best_distance, mark_distance, sightings, mark_event_id, marked_at, confidence) "
-                    "VALUES (:session, :student, :status, :now, :now, 0.4, 0.4, 1, :event, :now, :confidence)"
-                ),
-                {
-                    "session": session["id"],
-                    "student": student["id"],
-                    "status": status,
-                    "now": now.replace(tzinfo=None),
-                    "event": str(event_id),
-                    "confidence": extra.get("confidence"),
-                },
-            ).lastrowid
-    finally:
-        engine.dispose()
-    mark = AttendanceMarked(
-        attendance_id=attendance_id,
-        session_id=session["id"],
-        session_name=session["name"],
-        camera_id=session["camera_id"],
+@pytest.fixture
+def recorder(stack: Stack, tmp_path: Path) -> Iterator[ServiceProcess]:
+    """A real recorder on the stack's database and vhost, as the recorder broker user: it marks
+    who the recognizers name, and announces marks and every change of a status (its tick).
+    A first sighting later than 30 minutes after the start is late."""
+    with service_user(stack.amqp_url, "recorder") as url:
+        process = ServiceProcess(
+            "services.recorder",
+            {
+                "DATABASE_URL": stack.database_url,
+                "AMQP_URL": url,
+                "TIMEZONE": TIMEZONE,
+                "RECORDER_CSV_PATH": str(tmp_path / "attendance.csv"),
+                "RECORDER_TICK_S": "1",
+                "RECORDER_LATE_AFTER_MIN": "30",
+            },
+            "browser-recorder",
+        )
+        try:
+            wait_until(lambda: "consuming recorder.identity" in process.log(), 60, "the recorder")
+            yield process
+        finally:
+            process.stop()
+
+
+def sighting(student: dict[str, Any], camera: str, tier: str) -> FaceRecognized:
+    """What a recognizer publishes when a track is named (its evidence on thin or firm looks)."""
+    return FaceRecognized(
+        camera_id=camera,
+        frame_seq=1,
+        captured_at=datetime.now(UTC),
+        box=FaceBox(top=10, right=110, bottom=110, left=10),
+        worker="test",
+        track_id=uuid.uuid4(),
         student_id=student["id"],
         student_number=student["student_number"],
         student_name=student["name"],
-        status=status,  # type: ignore[arg-type]
-        first_seen_at=now,
-        distance=0.4,
-        event_id=event_id,
-        marked_at=now,
-        **extra,
+        distance=0.42,
+        margin=0.1,
+        evidence=TrackEvidence(
+            fresh=3, agreeing=3, best_distance=0.4, mean_distance=0.42, margin=0.1, tier=tier
+        ),
     )
-    broker.publish(topology.ATTENDANCE_EXCHANGE, topology.attendance_key(session["camera_id"]), mark)
 
 
-def test_the_roster_and_its_counts_follow_the_marks(
-    admin_page: Page, page_errors: list[str], stack: Stack, broker: TestBroker
+def test_the_roster_and_its_counts_follow_the_recorder(
+    admin_page: Page, page_errors: list[str], stack: Stack, recorder: ServiceProcess
 ) -> None:
     page = admin_page
     camera = f"cam-{uuid.uuid4().hex[:6]}"
-    ada, alan, grace = (stack.add_student(name) for name in ("Ada Byron", "Alan Mathison", "Grace Brewster"))
-    course = stack.add_course("Logic", [ada["id"], alan["id"], grace["id"]])
-    session = stack.add_session("Logic, week 1", camera, course_id=course["id"])
+    names = ("Ada Byron", "Alan Mathison", "Grace Brewster", "Edsger Wybe")
+    ada, alan, grace, edsger = (stack.add_student(name) for name in names)
+    course = stack.add_course("Logic", [s["id"] for s in (ada, alan, grace, edsger)])
+    session = stack.add_session("Logic, week 1", camera, course_id=course["id"])  # began an hour ago
     page.goto(f"{stack.web_url}/sessions/{session['id']}/live")
     expect(page.locator("body")).to_have_attribute("data-live", "live")
     assert counts(page) == {
-        "present": "0", "late": "0", "absent": "0", "excused": "0", "not_seen": "3", "expected": "3"
+        "present": "0", "late": "0", "absent": "0", "excused": "0", "not_seen": "4", "expected": "4"
     }  # fmt: skip
+    row = {
+        s["id"]: page.locator(f'.student[data-student-id="{s["id"]}"]') for s in (ada, alan, grace, edsger)
+    }
 
-    row = {s["id"]: page.locator(f'.student[data-student-id="{s["id"]}"]') for s in (ada, alan, grace)}
-    record_mark(stack, broker, session, ada, "present", confidence="check")
-    expect(row[ada["id"]]).to_have_class(re.compile(r"\bpresent\b.*\bcheck\b"))
+    # A recognizer names Ada on thin evidence: the recorder marks her late (an hour in) and says so.
+    with service_user(stack.amqp_url, "recognizer") as recognizer_url:
+        recognizer = TestBroker(recognizer_url)
+        try:
+            recognizer.publish(
+                topology.RECOGNIZER_EXCHANGE, topology.recognized_key(camera), sighting(ada, camera, "check")
+            )
+        finally:
+            recognizer.close()
+    expect(row[ada["id"]]).to_have_class(re.compile(r"\blate\b.*\bcheck\b"), timeout=10_000)
     expect(row[ada["id"]].locator(".flag")).to_be_visible()  # thin evidence: a person should look
-    expect(page.locator(".present-count")).to_have_text("1")
-    expect(page.locator(".not_seen-count")).to_have_text("2")
-
-    record_mark(stack, broker, session, alan, "late", confidence="confident")
-    expect(row[alan["id"]]).to_have_class(re.compile(r"\blate\b"))
-    expect(row[alan["id"]]).to_contain_text("late")
-    expect(row[alan["id"]].locator(".flag")).to_be_hidden()
     expect(page.locator(".late-count")).to_have_text("1")
-    expect(page.locator(".not_seen-count")).to_have_text("1")
-    expect(row[grace["id"]]).to_contain_text("not yet seen")
+    expect(page.locator(".not_seen-count")).to_have_text("3")
+
+    # A teacher's corrections and an excuse, through the API; the recorder's tick announces each.
+    for student, status, reason in (
+        (alan, "present", "seen at the door, the camera missed him"),
+        (grace, "excused", "doctor's note"),
+        (edsger, "absent", "left before the start"),
+    ):
+        stack.api.put(
+            f"/sessions/{session['id']}/attendance/{student['id']}", json={"status": status, "reason": reason}
+        ).raise_for_status()
+        expect(row[student["id"]]).to_have_class(re.compile(rf"\b{status}\b"), timeout=10_000)
+    expect(row[grace["id"]]).to_have_attribute("title", "doctor's note")
+    assert counts(page) == {
+        "present": "1", "late": "1", "absent": "1", "excused": "1", "not_seen": "0", "expected": "4"
+    }  # fmt: skip
     screenshot(page, "live-roster-counts")
 
     # The page's first render says the same as its live updates did.
     page.reload()
     expect(page.locator("body")).to_have_attribute("data-live", "live")
     assert counts(page) == {
-        "present": "1", "late": "1", "absent": "0", "excused": "0", "not_seen": "1", "expected": "3"
+        "present": "1", "late": "1", "absent": "1", "excused": "1", "not_seen": "0", "expected": "4"
     }  # fmt: skip
     expect(row[ada["id"]].locator(".flag")).to_be_visible()
     assert page_errors == []

@@ -53,6 +53,7 @@
     row.className = `student ${mark.status}${check ? " check" : ""}`;
     row.querySelector(".status").textContent = mark.label;
     row.querySelector(".flag").hidden = !check;
+    row.title = mark.reason || ""; // why a person set it (an excuse, a correction)
   }
 
   // The counts are the roster's: recounted from its lines, so they never drift from what is shown.
@@ -232,6 +233,8 @@
       else setIndicator("degraded", "Live updates paused: RabbitMQ unreachable");
     });
     source.addEventListener("attendance", (event) => applyMark(JSON.parse(event.data)));
+    // A status changed (a correction, an excuse, an absence decided, a late sighting): the same line.
+    source.addEventListener("attendance.changed", (event) => applyMark(JSON.parse(event.data)));
     source.addEventListener("recognition", (event) => applyRecognition(JSON.parse(event.data)));
     source.addEventListener("resync", () => resync());
   }
