@@ -23,6 +23,7 @@ from services.api.routers import (
     cameras,
     courses,
     health,
+    reports,
     sessions,
     students,
     tokens,
@@ -54,6 +55,7 @@ TAGS = [
     {"name": "courses", "description": "Courses and their rosters (who is expected)"},
     {"name": "sessions", "description": "Class sessions, scheduled or the default of each day"},
     {"name": "attendance", "description": "Who was seen when, and CSV exports"},
+    {"name": "reports", "description": "Attendance reports of a session, a student, a course over a term"},
     {"name": "health", "description": "Is the API up and connected"},
     {"name": "auth", "description": "Signing in and out"},
     {"name": "users", "description": "User accounts and their roles (admins only)"},
@@ -61,7 +63,7 @@ TAGS = [
     {"name": "audit", "description": "Who created, changed, exported or erased what (admins only)"},
 ]
 
-ROUTERS = (students, cameras, courses, sessions, attendance, health, auth, users, tokens, audit)
+ROUTERS = (students, cameras, courses, sessions, attendance, reports, health, auth, users, tokens, audit)
 
 
 def _error_doc(description: str) -> dict[str, Any]:
