@@ -115,4 +115,12 @@ def erase_student(connection: Connection, student_id: int) -> bool:
     )
     connection.execute(sa.text("DELETE FROM face_encodings WHERE student_id = :id"), {"id": student_id})
     connection.execute(sa.text("DELETE FROM course_students WHERE student_id = :id"), {"id": student_id})
+    # Review-queue crops a person said were this student, or the system named as them: their face.
+    connection.execute(
+        sa.text(
+            "DELETE c FROM review_crops c JOIN review_items i ON i.id = c.item_id "
+            "WHERE i.resolved_student_id = :id OR (i.kind = 'check' AND i.candidate_id = :id)"
+        ),
+        {"id": student_id},
+    )
     return bool(result.rowcount)

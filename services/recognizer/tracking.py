@@ -28,6 +28,7 @@ import numpy as np
 from services.common.messages import FaceBox
 from services.faces.decision import Decision, DecisionRule, fuse
 from services.faces.matching import Match, Matcher
+from services.recognizer.crops import CropBudget
 
 
 def iou(a: FaceBox, b: FaceBox) -> float:
@@ -49,6 +50,7 @@ class Track:
     encodings: list[np.ndarray] = field(default_factory=list)  # of those looks
     encoded_at: datetime | None = None
     decision: Decision | None = None
+    crops: CropBudget = field(default_factory=CropBudget)  # face crops sent for review
 
     @property
     def named(self) -> bool:

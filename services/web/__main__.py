@@ -37,6 +37,7 @@ from services.common.logs import setup_logging
 from services.common.settings import load_settings, redact
 from services.web.app import create_app, hub_for
 from services.web.live import LiveConsumer
+from services.web.live_preview import PreviewConsumer, PreviewStore
 from services.web.settings import WebSettings
 
 logger = logging.getLogger("services.web")
@@ -105,9 +106,13 @@ def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     stop = threading.Event()
     hub = hub_for(settings)
-    consumer = LiveConsumer(settings, hub, settings.tz, stop)
-    consumer.start()
-    app = create_app(settings, hub=hub)
+    previews = PreviewStore()
+    consumers: list[LiveConsumer | PreviewConsumer] = [LiveConsumer(settings, hub, settings.tz, stop)]
+    if settings.web_preview_refresh_s > 0:
+        consumers.append(PreviewConsumer(settings, previews, stop))
+    for consumer in consumers:
+        consumer.start()
+    app = create_app(settings, hub=hub, previews=previews)
     server = make_server(app, settings)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -131,7 +136,8 @@ def main() -> None:
         server.run()
     finally:
         stop.set()
-        consumer.thread.join(timeout=5)
+        for consumer in consumers:
+            consumer.thread.join(timeout=5)
 
 
 if __name__ == "__main__":
