@@ -69,7 +69,8 @@ ALTER TABLE class_sessions
 -- have sightings and distances. mark_event_id stays the row's key in the CSV journal.
 -- `status` is the row's status now; `source` and `reason` are the mark's own (who made the
 -- row and why), never rewritten: who set the status now is the latest change's source
--- (services/common/corrections.py). Existing rows were made by recognition.
+-- (services/common/corrections.py). A person's mark says who in `marked_by` (as the audit
+-- log names them). Existing rows were made by recognition.
 ALTER TABLE attendance
   DROP CONSTRAINT ck_attendance_status;
 ALTER TABLE attendance
@@ -80,6 +81,8 @@ ALTER TABLE attendance
   MODIFY COLUMN sightings     INT UNSIGNED NOT NULL DEFAULT 0,
   ADD COLUMN source VARCHAR(16) NOT NULL DEFAULT 'recognition' AFTER status,
   ADD COLUMN reason VARCHAR(500) NOT NULL DEFAULT '' AFTER source,
+  ADD COLUMN marked_by VARCHAR(300) NULL AFTER reason,
+  ADD COLUMN marked_by_user_id BIGINT UNSIGNED NULL AFTER marked_by,
   ADD CONSTRAINT ck_attendance_status CHECK (status IN ('present', 'late', 'absent', 'excused')),
   ADD CONSTRAINT ck_attendance_source CHECK (source IN ('recognition', 'person', 'system'));
 

@@ -18,7 +18,8 @@ from pydantic import (
 
 from services.api.accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from services.api.accounts.users import USERNAME_PATTERN, Role
-from services.common.messages import MarkFields
+from services.common.corrections import MAX_REASON
+from services.common.messages import AttendanceStatus, MarkFields, StatusSource
 from services.common.settings import CAMERA_ID_PATTERN
 
 
@@ -208,29 +209,89 @@ class RollEntryOut(ResponseBody):
     student_id: int
     student_number: str
     student_name: str
-    status: Literal["present", "late", "not_seen"]
+    status: AttendanceStatus | Literal["not_seen"] = Field(
+        description="not_seen: no mark (yet); absent is decided once the session has ended"
+    )
     first_seen_at: UtcDateTime | None
     last_seen_at: UtcDateTime | None
     distance: float | None
     expected: bool = Field(description="On the session's roster (false: marked, but not expected)")
+    confidence: Literal["confident", "check"] | None = Field(
+        None, description='A recognition mark: "check" when named on thin evidence, for a person to confirm'
+    )
+    attendance_id: int | None = Field(None, description="The mark's id (None: no mark)")
+    source: StatusSource | None = Field(None, description="Who set the status now")
+    reason: str = Field("", description="Why (a person's change, an excuse)")
 
 
 class SessionAttendanceOut(ResponseBody):
     session: SessionOut
     expected: int
     present: int = Field(description="Expected students marked present or late")
+    late: int = Field(0, description="Of them, late")
+    absent: int = Field(0, description="Expected students absent")
+    excused: int = Field(0, description="Expected students excused")
+    finalized: bool = Field(False, description="The session ended and its absences were decided")
     students: list[RollEntryOut]
 
 
 class MarkOut(ResponseBody, MarkFields):
     """A mark: the fields every view of a mark shows (MarkFields), and its sightings so far."""
 
-    first_seen_at: UtcDateTime  # the same field, serialised with +00:00 like every API time
-    last_seen_at: UtcDateTime
+    first_seen_at: UtcDateTime | None  # the same field, serialised with +00:00 like every API time
+    last_seen_at: UtcDateTime | None
     sightings: int
     confidence: Literal["confident", "check"] | None = Field(
         None, description='"check": named on thin evidence, for a person to confirm'
     )
+    event_id: str = Field(description="The mark's row in the CSV (its `event_id`)")
+    source: StatusSource = Field(description="Who made the mark")
+    set_by: StatusSource = Field(validation_alias="current_source", description="Who set the status now")
+    reason: str = Field(validation_alias="current_reason", description="Why the status is what it is")
+
+
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_REASON)]
+
+
+class StatusIn(RequestBody):
+    status: AttendanceStatus
+    reason: Reason = Field(description="Why: every change a person makes needs one (an excuse too)")
+
+
+class HistoryEntryOut(ResponseBody):
+    """A row of the attendance journal (the CSV's rows): a mark made, or a change of its status."""
+
+    kind: Literal["mark", "change"]
+    event_id: str = Field(description="The row's event_id in the CSV")
+    at: UtcDateTime
+    attendance_id: int
+    session_id: int
+    student_id: int
+    student_number: str
+    student_name: str
+    source: StatusSource
+    actor: str = Field(description="Who: a person as the audit log names them, or recognition, or system")
+    from_status: AttendanceStatus | None = Field(description="None for a mark")
+    to_status: AttendanceStatus
+    reason: str
+    corrects: str | None = Field(description="A change: the event_id of the mark it changes")
+
+
+class StatusChangeOut(BaseModel):
+    action: Literal["marked", "changed", "unchanged"] = Field(
+        description="marked: a new mark; changed: a change row; unchanged: the status already was that"
+    )
+    attendance_id: int
+    from_status: AttendanceStatus | None
+    to_status: AttendanceStatus
+    change_id: int | None
+
+
+class RowHistoryOut(BaseModel):
+    """A student's row in a session: the mark (None if there is none) and its history."""
+
+    mark: MarkOut | None
+    history: list[HistoryEntryOut]
 
 
 # Accounts, tokens, audit (docs/auth-contract.md)

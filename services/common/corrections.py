@@ -251,9 +251,9 @@ def _mark(
     event_id = str(uuid.uuid4())
     result = connection.execute(
         sa.text(
-            "INSERT INTO attendance (session_id, student_id, status, source, reason, sightings, "
-            "mark_event_id, marked_at) VALUES (:session, :student, :status, :source, :reason, 0, "
-            ":event, CURRENT_TIMESTAMP(6))"
+            "INSERT INTO attendance (session_id, student_id, status, source, reason, marked_by, "
+            "marked_by_user_id, sightings, mark_event_id, marked_at) VALUES (:session, :student, "
+            ":status, :source, :reason, :by, :user, 0, :event, CURRENT_TIMESTAMP(6))"
         ),
         {
             "session": session_id,
@@ -261,6 +261,8 @@ def _mark(
             "status": status,
             "source": actor.source,
             "reason": reason,
+            "by": actor.name[:MAX_ACTOR] if actor.source == "person" else None,
+            "user": actor.user_id,
             "event": event_id,
         },
     )

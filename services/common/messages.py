@@ -222,6 +222,11 @@ class CameraLoad(Message):
     busy_s: float = Field(0.0, ge=0)  # time spent analyzing this camera's frames
 
 
+# docs/attendance-record.md, "Statuses"; who set one: recognition, a person or the system.
+AttendanceStatus = Literal["present", "late", "absent", "excused"]
+StatusSource = Literal["recognition", "person", "system"]
+
+
 class MarkFields(BaseModel):
     """What every view of an attendance mark shows: the announcement below, the API's marks
     and the CSV's columns (services.common.attendance) all derive from these fields."""
@@ -235,9 +240,10 @@ class MarkFields(BaseModel):
     student_id: PositiveInt
     student_number: str
     student_name: str
-    status: Literal["present", "late"]
-    first_seen_at: AwareDatetime
-    distance: Distance  # of the sighting that made the mark
+    status: AttendanceStatus
+    # Only recognition's marks have sightings: a person's or the system's mark has neither.
+    first_seen_at: AwareDatetime | None = None
+    distance: Distance | None = None  # of the sighting that made the mark
 
 
 MARK_FIELDS: tuple[str, ...] = tuple(MarkFields.model_fields)
@@ -250,9 +256,36 @@ class AttendanceMarked(Message, MarkFields):
     model_config = ConfigDict(frozen=True, extra="forbid", from_attributes=True)
 
     kind: Literal["attendance.marked"] = "attendance.marked"
-    event_id: uuid.UUID  # the identity event (sighting) that made the mark, as in the CSV
+    # The identity event (sighting) that made the mark, as in the CSV; a fresh id for a mark
+    # a person or the system made.
+    event_id: uuid.UUID
     marked_at: Timestamp
-    first_seen_at: Timestamp  # MarkFields' own, bounded here where it crosses the broker
+    first_seen_at: Timestamp | None = None  # MarkFields' own, bounded here where it crosses the broker
+    source: StatusSource = "recognition"
+    # "check": named on thin evidence (the recognizer's decision), for a person to confirm.
+    confidence: Literal["confident", "check"] | None = None
+
+
+class AttendanceChanged(Message, MarkFields):
+    """A mark's status changed (a correction, an excuse, a late sighting of someone the system
+    had decided absent), committed to MySQL and journaled to the CSV. `status` is the new one.
+    Built from a stored change with `AttendanceChanged.model_validate(change)`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", from_attributes=True)
+
+    kind: Literal["attendance.changed"] = "attendance.changed"
+    change_event_id: uuid.UUID  # the change's row in the CSV
+    corrects: uuid.UUID  # the event_id of the mark it changes
+    from_status: AttendanceStatus
+    source: StatusSource
+    reason: str = Field(max_length=500)
+    changed_at: Timestamp
+    first_seen_at: Timestamp | None = None
+
+
+attendance_event_adapter: TypeAdapter[AttendanceMarked | AttendanceChanged] = TypeAdapter(
+    Annotated[AttendanceMarked | AttendanceChanged, Field(discriminator="kind")]
+)
 
 
 class GalleryChanged(Message):
@@ -263,6 +296,38 @@ class GalleryChanged(Message):
     changed_at: Timestamp = Field(default_factory=utc_now)
     student_id: PositiveInt | None = None
     reason: str = Field(max_length=200)
+
+
+def _from_base64(value: object) -> object:
+    """JSON carries bytes as base64 (and Python code passes bytes as they are)."""
+    return base64.b64decode(value, validate=True) if isinstance(value, str) else value
+
+
+# A camera preview's JPEG: small (services/recognizer/preview.py makes them 480 px wide).
+MAX_PREVIEW_BYTES = 512 * 1024
+PreviewJpeg = Annotated[
+    bytes,
+    BeforeValidator(_from_base64),
+    PlainSerializer(lambda data: base64.b64encode(data).decode("ascii"), return_type=str, when_used="json"),
+    Field(min_length=1, max_length=MAX_PREVIEW_BYTES, repr=False),  # repr=False: never in a log line
+]
+
+
+class FramePreviewed(Message):
+    """The latest look of a camera for the live page: a small JPEG of a frame with the faces'
+    boxes and names drawn. Transient, at most a few per second per camera, for the dashboard
+    only (services.common.topology, "Camera previews"). It shows faces: biometric data, never
+    stored or logged."""
+
+    kind: Literal["frame.previewed"] = "frame.previewed"
+    camera_id: CameraId
+    frame_seq: NonNegativeInt
+    captured_at: Timestamp
+    worker: str = Field(max_length=100)
+    faces: NonNegativeInt  # boxes drawn
+    width: PositiveInt = Field(le=4096)
+    height: PositiveInt = Field(le=4096)
+    jpeg: PreviewJpeg
 
 
 class CameraHeartbeat(Message):

@@ -42,6 +42,16 @@ disk, and superseded frames would still be read. The consistent-hash exchange ne
 client but pika, no per-camera declaration, and rebalances on join and on death by itself.
 
 Heartbeats stay on `CAPTURE_EXCHANGE` (to `recorder.cameras`), as before.
+
+Camera previews
+---------------
+The live page shows a small, recent picture of a session's camera with the faces' boxes and
+names (services/recognizer/preview.py). The recognizers publish one at most a few times a
+second per camera to `PREVIEW_EXCHANGE`, which is transient (non-durable: nothing about it
+needs to survive a broker restart, every service redeclares it on connect) and feeds only the
+dashboard's private queue `LIVE_PREVIEWS`: short, dropping the oldest, each preview living a
+few seconds, since the dashboard keeps only the latest per camera. Previews show faces
+(biometric data): only the recognizers may write the exchange, only the dashboard read it.
 """
 
 import json
@@ -56,9 +66,10 @@ FRAMES_EXCHANGE = "frames"  # x-consistent-hash: routing key = camera id (see ab
 RECOGNIZER_EXCHANGE = "recognizer"  # topic: face.recognized.<camera>, face.unknown.<camera>,
 #                                        frame.analyzed.<camera>, camera.load.<camera>
 #                                        (the last two for observability and capture's credit)
-ATTENDANCE_EXCHANGE = "attendance"  # topic: attendance.marked.<camera>
+ATTENDANCE_EXCHANGE = "attendance"  # topic: attendance.marked.<camera>, attendance.changed.<camera>
 GALLERY_EXCHANGE = "gallery"  # fanout: every recognizer reloads
 DEAD_LETTER_EXCHANGE = "dead"  # direct: messages no consumer could process
+PREVIEW_EXCHANGE = "preview"  # topic, transient: preview.<camera> (see "Camera previews" above)
 
 IDENTITY_QUEUE = "recorder.identity"
 CAMERAS_QUEUE = "recorder.cameras"
@@ -109,10 +120,19 @@ def attendance_key(camera_id: str) -> str:
     return f"attendance.marked.{camera_id}"
 
 
+def attendance_change_key(camera_id: str) -> str:
+    return f"attendance.changed.{camera_id}"
+
+
+def preview_key(camera_id: str) -> str:
+    return f"preview.{camera_id}"
+
+
 @dataclass(frozen=True)
 class Exchange:
     name: str
     type: str
+    durable: bool = True  # False: gone with a broker restart until a service redeclares it
 
 
 @dataclass(frozen=True)
@@ -135,6 +155,7 @@ EXCHANGES = (
     Exchange(ATTENDANCE_EXCHANGE, "topic"),
     Exchange(GALLERY_EXCHANGE, "fanout"),
     Exchange(DEAD_LETTER_EXCHANGE, "direct"),
+    Exchange(PREVIEW_EXCHANGE, "topic", durable=False),
 )
 
 QUEUES = (
@@ -194,6 +215,20 @@ LIVE_EVENTS = PrivateQueue(
     {"x-max-length": LIVE_EVENTS_MAX_LENGTH, "x-overflow": "drop-head"},
 )
 
+# The dashboard's camera previews: it keeps only the latest per camera, so a short queue, and a
+# preview older than LIVE_PREVIEW_TTL_MS is worth nothing (the broker drops it unread).
+LIVE_PREVIEWS_MAX_LENGTH = 20
+LIVE_PREVIEW_TTL_MS = 5000
+LIVE_PREVIEWS = PrivateQueue(
+    "web.preview",
+    (Route(PREVIEW_EXCHANGE, preview_key("*")),),
+    {
+        "x-max-length": LIVE_PREVIEWS_MAX_LENGTH,
+        "x-overflow": "drop-head",
+        "x-message-ttl": LIVE_PREVIEW_TTL_MS,
+    },
+)
+
 # Each recognizer's frames: its share of the cameras (see the module docstring).
 RECOGNIZER_FRAMES = PrivateQueue(
     "recognizer.frames",
@@ -218,7 +253,14 @@ CAMERA_LOADS = PrivateQueue(
     {"x-max-length": 1000, "x-overflow": "drop-head"},
 )
 
-PRIVATE_QUEUES = (GALLERY_LISTENER, LIVE_EVENTS, RECOGNIZER_FRAMES, frame_summaries("camera-1"), CAMERA_LOADS)
+PRIVATE_QUEUES = (
+    GALLERY_LISTENER,
+    LIVE_EVENTS,
+    LIVE_PREVIEWS,
+    RECOGNIZER_FRAMES,
+    frame_summaries("camera-1"),
+    CAMERA_LOADS,
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,10 +296,13 @@ class Access:
 ACCESS: dict[str, Access] = {
     # Frames and heartbeats; in fast pace, the summaries of its own camera's analyzed frames.
     "capture": Access(publishes=(FRAMES_EXCHANGE, CAPTURE_EXCHANGE), private=(frame_summaries("any"),)),
-    "recognizer": Access(publishes=(RECOGNIZER_EXCHANGE,), private=(RECOGNIZER_FRAMES, GALLERY_LISTENER)),
+    # Identity events, frame summaries and load reports; camera previews for the dashboard.
+    "recognizer": Access(
+        publishes=(RECOGNIZER_EXCHANGE, PREVIEW_EXCHANGE), private=(RECOGNIZER_FRAMES, GALLERY_LISTENER)
+    ),
     "recorder": Access(publishes=(ATTENDANCE_EXCHANGE,), consumes=(IDENTITY_QUEUE, CAMERAS_QUEUE)),
     "api": Access(publishes=(GALLERY_EXCHANGE,)),
-    "web": Access(private=(LIVE_EVENTS,)),
+    "web": Access(private=(LIVE_EVENTS, LIVE_PREVIEWS)),
 }
 SERVICES = tuple(ACCESS)
 
@@ -356,9 +401,11 @@ class DeclaringChannel(Protocol):
 
 
 def declare(channel: DeclaringChannel) -> None:
-    """Declare every durable exchange, queue and binding (idempotent, same arguments as definitions.json)."""
+    """Declare every exchange, durable queue and binding (idempotent, same arguments as definitions.json)."""
     for exchange in EXCHANGES:
-        channel.exchange_declare(exchange=exchange.name, exchange_type=exchange.type, durable=True)
+        channel.exchange_declare(
+            exchange=exchange.name, exchange_type=exchange.type, durable=exchange.durable
+        )
     for queue in QUEUES:
         channel.queue_declare(queue=queue.name, durable=True, arguments=dict(queue.arguments))
     for binding in BINDINGS:
@@ -392,7 +439,7 @@ def definitions(vhost: str = "/") -> dict[str, Any]:
                 "name": e.name,
                 "vhost": vhost,
                 "type": e.type,
-                "durable": True,
+                "durable": e.durable,
                 "auto_delete": False,
                 "internal": False,
                 "arguments": {},

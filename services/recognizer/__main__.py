@@ -36,6 +36,7 @@ def main() -> None:
         lambda: gallery.matcher,
         settings.recognizer_worker_id,
         settings.tracker(),
+        preview=settings.preview_maker(),
     )
     reports = LoadReports(settings.recognizer_worker_id)
 

@@ -10,12 +10,20 @@ import numpy as np
 from pydantic import ValidationError
 
 from services.common import topology
-from services.common.messages import FaceRecognized, FaceUnknown, FrameAnalyzed, FrameCaptured, TrackEvidence
+from services.common.messages import (
+    FaceRecognized,
+    FaceUnknown,
+    FrameAnalyzed,
+    FrameCaptured,
+    FramePreviewed,
+    TrackEvidence,
+)
 from services.common.transport import Delivery, Handled, Outgoing
 from services.faces.decision import Decision
 from services.faces.engine import FaceAnalyzer, InvalidImageError
 from services.faces.matching import Identity, Matcher
 from services.recognizer.crops import face_crop, needs_review
+from services.recognizer.preview import PreviewFace, PreviewMaker
 from services.recognizer.tracking import FaceTracker, Track
 
 logger = logging.getLogger(__name__)
@@ -26,6 +34,7 @@ class FrameResult:
     events: list[FaceRecognized | FaceUnknown]  # one per fresh encoding
     faces: int  # faces followed in the frame
     named: list[Identity]  # who the faces on a named track are
+    preview: FramePreviewed | None = None  # the camera's preview, when one is due
 
 
 def _evidence(decision: Decision) -> TrackEvidence:
@@ -61,12 +70,15 @@ class FrameRecognizer:
         worker_id: str,
         tracker: FaceTracker | None = None,
         crops_per_track: int = 3,
+        *,
+        preview: PreviewMaker | None = None,
     ) -> None:
         self.analyzer = analyzer
         self.matcher = matcher
         self.worker_id = worker_id
         self.tracker = tracker or FaceTracker()
         self.crops_per_track = crops_per_track  # face crops for the review queue (0: none)
+        self.preview = preview  # None: no camera previews
         self.stats = WorkerStats()
         self._stats_lock = threading.Lock()
         self._tracked_matcher: Matcher | None = None
@@ -123,7 +135,10 @@ class FrameRecognizer:
                 )
             )
         named = [t.decision.identity for t in tracks if t.decision is not None and t.decision.identity]
-        return FrameResult(events, faces=len(tracks), named=named)
+        preview = None
+        if self.preview is not None and self.preview.due(frame.camera_id):
+            preview = self.preview.make(frame, rgb, [_preview_face(t) for t in tracks], self.worker_id)
+        return FrameResult(events, faces=len(tracks), named=named, preview=preview)
 
     def _crop(
         self, rgb: np.ndarray, track: Track, decision: Decision, distance: float | None
@@ -172,7 +187,11 @@ class FrameRecognizer:
         summary = Outgoing(
             topology.RECOGNIZER_EXCHANGE, topology.analyzed_key(frame.camera_id), analyzed, False
         )
-        return Handled(publish=[*(_outgoing(event) for event in events), summary])
+        publish = [*(_outgoing(event) for event in events), summary]
+        if result.preview is not None:
+            key = topology.preview_key(frame.camera_id)
+            publish.append(Outgoing(topology.PREVIEW_EXCHANGE, key, result.preview, persistent=False))
+        return Handled(publish=publish)
 
     def log_stats(self) -> None:
         with self._stats_lock:
@@ -187,6 +206,13 @@ class FrameRecognizer:
                 s.unknown,
                 s.rejected_frames,
             )
+
+
+def _preview_face(track: Track) -> PreviewFace:
+    decision = track.decision
+    if decision is None or decision.identity is None:
+        return PreviewFace(track.box, None)
+    return PreviewFace(track.box, decision.identity.name, check=decision.tier == "check")
 
 
 def _outgoing(event: FaceRecognized | FaceUnknown) -> Outgoing:

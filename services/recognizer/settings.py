@@ -10,6 +10,7 @@ from services.common.settings import BrokerSettings, DatabaseSettings
 from services.faces.engine import FRAME_FORMATS, FRAME_LIMITS, MIB, ImageLimits
 from services.faces.settings import RecognitionSettings
 from services.recognizer.live_gallery import DEFAULT_MIN_RELOAD_S
+from services.recognizer.preview import PreviewMaker
 from services.recognizer.tracking import FaceTracker
 
 
@@ -53,6 +54,15 @@ class RecognizerSettings(RecognitionSettings, BrokerSettings, DatabaseSettings):
     # A burst of "gallery changed" broadcasts (a class enrolled, or forged ones) reloads the
     # gallery at most once per this many seconds; the last one is always honoured.
     recognizer_gallery_min_reload_s: float = Field(DEFAULT_MIN_RELOAD_S, ge=0, le=600)
+    # Camera previews for the live page (services/recognizer/preview.py): at most this many per
+    # camera per second (0: none), this many pixels wide, boxes and names drawn.
+    recognizer_preview_fps: float = Field(2.0, ge=0, le=10)
+    recognizer_preview_width: int = Field(480, ge=160, le=1920)
+
+    def preview_maker(self) -> PreviewMaker | None:
+        if self.recognizer_preview_fps == 0:
+            return None
+        return PreviewMaker(self.recognizer_preview_fps, self.recognizer_preview_width)
 
     def frame_limits(self) -> ImageLimits:
         return ImageLimits(

@@ -10,7 +10,7 @@ import threading
 from datetime import timedelta
 
 from services.common import topology
-from services.common.amqp import Consumer
+from services.common.amqp import Consumer, Publisher
 from services.common.db import create_engine, wait_for_database
 from services.common.lifecycle import stop_on_signals
 from services.common.logs import setup_logging
@@ -22,6 +22,7 @@ from services.recorder.service import AttendanceRecorder
 from services.recorder.settings import RecorderSettings
 from services.recorder.single import EXIT_ANOTHER_RECORDER, AnotherRecorderError, DatabaseLock, FileLock
 from services.recorder.store import AttendanceStore, MarkPolicy
+from services.recorder.tick import Ticker
 
 logger = logging.getLogger("services.recorder")
 
@@ -59,6 +60,7 @@ def main() -> None:
         guard=database_lock,
         liveness=liveness,
         stop=stop,
+        absent_after=timedelta(seconds=settings.recorder_absent_after_s),
     )
     recorder.start()
     liveness.loop_alive()  # from now on, the consumer loop must keep going round
@@ -69,6 +71,7 @@ def main() -> None:
         stop,
         review_retention_days=settings.recorder_review_retention_days,
     ).start()
+    Ticker(recorder.tick, Publisher(settings, "recorder-tick"), settings.recorder_tick_s, stop).start()
     if recorder.journal.problem is None:
         logger.info("writing attendance to MySQL and %s", settings.recorder_csv_path.resolve())
     else:

@@ -1,12 +1,22 @@
-"""The attendance CSV: a header and one row per attendance mark, appended after each commit.
+"""The attendance CSV: an append-only journal of attendance (docs/attendance-record.md,
+"Corrections and the journal"): a header, one row per mark, appended after each commit, and
+one row per change of a mark's status (whoever made it), appended in id order on the
+recorder's tick. A change is never an edit in place: its row names the mark it changes
+(`corrects`, the mark's `event_id`).
 
 MySQL is the source of truth. A crash between the commit and the append would leave the CSV
-a row short, so at start the recorder reconciles: every mark in MySQL whose `event_id` is not
-in the file is appended (and a line torn by a crash mid-write is cut off first). Rows are
-keyed by `event_id`, the UUID of the sighting that made the mark, not by `attendance_id`: a
-database that is reset (or restored) while the file is kept starts its ids again at 1, and an
-old row with the same id must not pass for a new mark. The file then holds every mark MySQL
-has; rows of an older database stay, as history. One recorder owns the file (see `single.py`).
+a row short, so at start the recorder reconciles: every mark and change in MySQL whose
+`event_id` is not in the file is appended (and a line torn by a crash mid-write is cut off
+first). Rows are keyed by `event_id` (a mark's: the UUID of the sighting that made it, or a
+fresh one for a person's or the system's mark; a change's: its `change_event_id`), not by
+`attendance_id`: a database that is reset (or restored) while the file is kept starts its ids
+again at 1, and an old row with the same id must not pass for a new mark. The file then holds
+every row MySQL has; rows of an older database stay, as history. One recorder owns the file
+(see `single.py`).
+
+A file of the previous layout (before `source`, `reason`, `corrects`) is upgraded at open:
+rewritten whole to a temporary file beside it, with those cells (its rows were all made by
+recognition), then renamed over it, so a crash leaves the old file or the new, never half.
 
 The file may have been opened and saved by a spreadsheet: a UTF-8 byte-order mark and CRLF
 line ends are accepted, and rows are appended in the file's own line ends. A file that is not
@@ -25,11 +35,25 @@ from pathlib import Path
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
-from services.common.attendance import CSV_COLUMNS, AttendanceMark, csv_line
+from services.common.attendance import (
+    CSV_COLUMNS,
+    PREVIOUS_CSV_COLUMNS,
+    AttendanceChange,
+    AttendanceMark,
+    JournalRow,
+    csv_line,
+)
 
 logger = logging.getLogger(__name__)
 
 BOM = b"\xef\xbb\xbf"
+# What an upgraded row of the previous layout gets: its marks were all made by recognition.
+UPGRADE_CELLS = ("recognition", "", "")
+
+
+def journal_key(row: JournalRow) -> str:
+    """The row's key in the file (its `event_id` cell)."""
+    return row.change_event_id if isinstance(row, AttendanceChange) else row.event_id
 
 
 class CsvJournal:
@@ -76,25 +100,31 @@ class CsvJournal:
     def logged_events(self) -> set[str]:
         return set(self._events)
 
-    def append(self, marks: Iterable[AttendanceMark]) -> list[AttendanceMark]:
-        """Append the marks the file lacks; the marks appended (none while the file is refused)."""
+    def append(self, rows: Iterable[JournalRow]) -> list[JournalRow]:
+        """Append the rows the file lacks, in the order given; the rows appended (none while
+        the file is refused)."""
         if self.problem is not None:
             return []
-        missing = {mark.event_id: mark for mark in marks if mark.event_id not in self._events}
+        missing: dict[str, JournalRow] = {}
+        for row in rows:
+            key = journal_key(row)
+            if key not in self._events and key not in missing:
+                missing[key] = row
         if missing:
-            self._write([mark.csv_row(self.tz) for mark in missing.values()])
+            self._write([row.csv_row(self.tz) for row in missing.values()])
             self._events.update(missing)
         return list(missing.values())
 
-    def reconcile(self, marks: list[AttendanceMark]) -> list[AttendanceMark]:
-        """Append every mark missing from the file; returns the marks that were missing."""
+    def reconcile(self, marks: list[AttendanceMark], changes: list[AttendanceChange]) -> list[JournalRow]:
+        """Append every mark, then every change, missing from the file; returns those rows."""
         if self.problem is not None:
             return []
-        missing = [mark for mark in marks if mark.event_id not in self._events]
+        rows: list[JournalRow] = [*marks, *changes]
+        missing = [row for row in rows if journal_key(row) not in self._events]
         if missing:
             logger.warning("CSV was %d row(s) behind MySQL; appending them now", len(missing))
             missing = self.append(missing)
-        extra = self._events - {mark.event_id for mark in marks}
+        extra = self._events - {journal_key(row) for row in rows}
         if extra:
             logger.warning(
                 "CSV has %d row(s) that MySQL does not (kept: from an older database, or MySQL "
@@ -122,10 +152,42 @@ class CsvJournal:
         with self.path.open(newline="", encoding="utf-8-sig") as file:  # -sig: without the BOM
             reader = csv.reader(file)
             header = next(reader, [])
-            if tuple(header) != CSV_COLUMNS:
+            previous = tuple(header) == PREVIOUS_CSV_COLUMNS
+            if not previous and tuple(header) != CSV_COLUMNS:
                 raise _RefusedError(self._header_problem(header))
             at = CSV_COLUMNS.index("event_id")
             self._events = {row[at] for row in reader if len(row) > at and row[at]}
+        if previous:
+            self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Rewrite a file of the previous layout in this one, atomically (temp file + rename),
+        keeping every row, its line ends and its byte-order mark."""
+        with self.path.open("rb") as raw:
+            bom = raw.read(len(BOM)) == BOM
+        temporary = self.path.with_name(f".{self.path.name}.upgrade")
+        rows = 0
+        with (
+            self.path.open(newline="", encoding="utf-8-sig") as old,
+            temporary.open("w", newline="", encoding="utf-8-sig" if bom else "utf-8") as new,
+        ):
+            reader = csv.reader(old)
+            next(reader)
+            new.write(csv_line(CSV_COLUMNS, self._newline))
+            for row in reader:
+                new.write(csv_line([*row, *UPGRADE_CELLS], self._newline))
+                rows += 1
+            new.flush()
+            os.fsync(new.fileno())
+        temporary.replace(self.path)
+        directory = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the rename itself survives a crash
+        finally:
+            os.close(directory)
+        logger.warning(
+            "upgraded %s to the layout with source, reason and corrects (%d row(s) kept)", self.path, rows
+        )
 
     def _header_problem(self, header: list[str]) -> str:
         if len(header) == 1 and ";" in header[0]:
@@ -171,7 +233,12 @@ class CsvJournal:
                 return
             data = self._tail(file, size)
             start = data.rfind(b"\n") + 1
-            if b"\n" in data and _complete_row(data[start:]):
+            file.seek(0)
+            previous = (
+                file.readline().removeprefix(BOM).rstrip(b"\r\n") == ",".join(PREVIOUS_CSV_COLUMNS).encode()
+            )
+            columns = PREVIOUS_CSV_COLUMNS if previous else CSV_COLUMNS
+            if b"\n" in data and _complete_row(data[start:], columns):
                 newline = b"\r\n" if data[:start].endswith(b"\r\n") else b"\n"
                 file.seek(0, os.SEEK_END)
                 file.write(newline)
@@ -191,14 +258,19 @@ class _RefusedError(Exception):
     pass
 
 
-def _complete_row(line: bytes) -> bool:
-    """A whole row: every column, the last one (marked_at) a whole timestamp."""
+def _complete_row(line: bytes, columns: tuple[str, ...]) -> bool:
+    """A whole row of this layout: every column, `marked_at` a whole timestamp, `corrects`
+    (if the layout has it) empty or a whole UUID."""
     try:
         row = next(csv.reader([line.decode("utf-8")]), [])
     except (UnicodeDecodeError, csv.Error):
         return False
-    if len(row) != len(CSV_COLUMNS):
+    if len(row) != len(columns):
+        return False
+    marked_at = row[columns.index("marked_at")]
+    corrects = row[columns.index("corrects")] if "corrects" in columns else ""
+    if corrects and len(corrects) != len("00000000-0000-0000-0000-000000000000"):
         return False
     with contextlib.suppress(ValueError):
-        return len(row[-1]) >= len("2026-01-01T00:00:00") and bool(datetime.fromisoformat(row[-1]))
+        return len(marked_at) >= len("2026-01-01T00:00:00") and bool(datetime.fromisoformat(marked_at))
     return False

@@ -1,12 +1,19 @@
 """The recorder's logic: validate identity events, persist them, then append the CSV and
 announce new marks. No pika here: the consumer loop in services.common.amqp drives it.
 
-The CSV follows MySQL, not the batch: after every batch, every mark committed beyond the
-file's last row is appended (the file knows its rows by event_id, so nothing is written
-twice). So a commit whose acknowledgement was lost (MySQL committed, the connection broke
-before it said so, the retry finds the events already recorded) still reaches the CSV, and so
-does a mark whose append failed on a full disk. A mark the CSV lacked at start (committed just
-before a crash) was never announced either: it is announced with the first message handled.
+The CSV follows MySQL, not the batch: after every batch, every mark and change committed
+beyond the file's last rows is appended (the file knows its rows by event_id, so nothing is
+written twice). So a commit whose acknowledgement was lost (MySQL committed, the connection
+broke before it said so, the retry finds the events already recorded) still reaches the CSV,
+and so does a row whose append failed on a full disk. A row the CSV lacked at start
+(committed just before a crash) was never announced either: it is announced with the first
+message handled, or on the first tick.
+
+On its tick (`tick`, every RECORDER_TICK_S) the recorder decides the absences of the sessions
+that ended, and journals (and announces) the marks and changes others made: people through
+the API, the system's absences. Those are written in their own transactions, so the tick
+looks a little behind its last rows too (RESCAN_ROWS): a transaction that took a lower id but
+committed after a higher one is still journaled.
 
 Before each batch the single-recorder lock is checked (single.py); while a batch is
 unfinished, the health file says since when (health.py).
@@ -21,9 +28,14 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from services.common import topology
-from services.common.attendance import AttendanceMark
+from services.common.attendance import AttendanceChange, AttendanceMark, JournalRow
 from services.common.db import TRANSIENT_DB_ERRORS
-from services.common.messages import AttendanceMarked, CameraHeartbeat, identity_event_adapter
+from services.common.messages import (
+    AttendanceChanged,
+    AttendanceMarked,
+    CameraHeartbeat,
+    identity_event_adapter,
+)
 from services.common.transport import Delivery, Handled, Outgoing, TransientError
 from services.recorder.csv_journal import CsvJournal
 from services.recorder.health import Liveness
@@ -33,6 +45,8 @@ from services.recorder.store import AttendanceStore
 logger = logging.getLogger(__name__)
 
 ANNOUNCE_RECOVERED_WITHIN = timedelta(days=1)
+# How far behind its last journaled ids the tick looks again (see the module docstring).
+RESCAN_ROWS = 1000
 
 
 class Guard(Protocol):
@@ -48,14 +62,21 @@ class AttendanceRecorder:
         guard: Guard | None = None,
         liveness: Liveness | None = None,
         stop: threading.Event | None = None,
+        absent_after: timedelta = timedelta(0),
     ) -> None:
         self.store = store
         self.journal = journal
+        # How long after a session's end its absences are decided (sightings in flight arrive first).
+        self.absent_after = absent_after
         self.guard = guard  # the single-recorder lock (single.py), checked before each batch
         self.liveness = liveness
         self.stop = stop or threading.Event()
         self.fatal: str | None = None  # why this recorder stopped itself
-        self._csv_last_id = 0  # the newest attendance row the CSV has
+        # The newest attendance and attendance_changes rows the CSV has (by id).
+        self._csv_last_id = 0
+        self._csv_last_change_id = 0
+        # The batch handler and the tick both append to the CSV: one at a time.
+        self._csv_lock = threading.Lock()
         # Marks restored to the CSV at start, announced with the next message handled.
         self._unannounced: list[Outgoing] = []
         self._unannounced_lock = threading.Lock()
@@ -66,14 +87,25 @@ class AttendanceRecorder:
         """Open the CSV and bring it level with MySQL (it may be behind after a crash)."""
         self.journal.open()
         self._report_csv()
-        marks = self.store.all_marks()
-        recovered = self.journal.reconcile(marks)  # afterwards the file holds every mark MySQL has
+        marks, changes = self.store.all_marks(), self.store.all_changes()
+        # Afterwards the file holds every mark and change MySQL has.
+        recovered = self.journal.reconcile(marks, changes)
         self._csv_last_id = max((m.attendance_id for m in marks), default=0)
-        # A mark the CSV lacked was committed just before a crash: it was never announced
+        self._csv_last_change_id = max((c.change_id for c in changes), default=0)
+        # A row the CSV lacked was committed just before a crash: it was never announced
         # either. Recent ones are announced now (a CSV rebuilt from scratch must not replay
         # years of marks to the dashboard).
         since = datetime.now(UTC) - ANNOUNCE_RECOVERED_WITHIN
-        self._unannounced = [_announcement(m) for m in recovered if m.marked_at >= since]
+        self._unannounced = [_announcement(row) for row in recovered if _made_at(row) >= since]
+
+    def tick(self) -> list[Outgoing]:
+        """Decide the absences of ended sessions, then journal what the CSV lacks; the
+        announcements of what was journaled (and of rows restored at start)."""
+        try:
+            self.store.decide_absences(datetime.now(UTC), self.absent_after)
+        finally:  # even if deciding failed, what others committed is journaled
+            written = self._catch_up_csv(rescan=RESCAN_ROWS)
+        return [*self._take_unannounced(), *(_announcement(row) for row in written)]
 
     def handle(self, deliveries: list[Delivery]) -> list[Handled]:
         """The identity events' handler."""
@@ -118,14 +150,18 @@ class AttendanceRecorder:
                 results[index] = Handled(rejected=f"invalid identity event: {_first_problem(error)}")
         try:
             batch = self.store.record([event for _, event in valid])
-            written = self._catch_up_csv(batch.marks)
+            written = self._catch_up_csv()
         except TRANSIENT_DB_ERRORS as error:
             raise TransientError(f"MySQL unavailable: {getattr(error, 'orig', error)}") from error
         self.events_recorded += batch.fresh_events
         self.redeliveries += len(valid) - batch.fresh_events
+        # Each announcement goes with the event that caused it; the rest with the first event.
+        made: list[JournalRow] = [*batch.marks, *batch.changes]
+        rows: dict[str, JournalRow] = {_key(row): row for row in [*made, *written]}
+        caused_by = {_key(row): _cause(row) for row in made}
         announcements: dict[str, list[Outgoing]] = {}
-        for mark in {m.attendance_id: m for m in [*batch.marks, *written]}.values():
-            announcements.setdefault(mark.event_id, []).append(_announcement(mark))
+        for key, row in rows.items():
+            announcements.setdefault(caused_by.get(key, key), []).append(_announcement(row))
         for index, event in valid:
             # pop: a duplicate of the event in the same batch must not announce the mark again
             results[index] = Handled(publish=announcements.pop(str(event.event_id), []))
@@ -133,9 +169,12 @@ class AttendanceRecorder:
         leftovers = [outgoing for group in announcements.values() for outgoing in group]
         if valid:
             leftovers += self._take_unannounced()
-        if leftovers:
+        if leftovers and valid:
             first = valid[0][0]
             results[first] = Handled(publish=[*(results[first] or Handled()).publish, *leftovers])
+        elif leftovers:  # nothing valid to carry them: the next tick does
+            with self._unannounced_lock:
+                self._unannounced += leftovers
         return [result or Handled() for result in results]
 
     def _check_guard(self) -> None:
@@ -173,36 +212,36 @@ class AttendanceRecorder:
                 break
         return results
 
-    def _catch_up_csv(self, created: list[AttendanceMark]) -> list[AttendanceMark]:
-        """Append every committed mark the CSV lacks; the marks appended."""
-        if self.journal.problem is not None:
-            if not self.journal.retry():
+    def _catch_up_csv(self, rescan: int = 0) -> list[JournalRow]:
+        """Append every committed mark and change the CSV lacks (looking `rescan` rows behind
+        the last ones it has); the rows appended."""
+        with self._csv_lock:
+            if self.journal.problem is not None:
+                if not self.journal.retry():
+                    return []
+                self._report_csv()  # moved aside or mended: bring the new file level with MySQL
+                self._csv_last_id = self._csv_last_change_id = 0
+                rescan = 0
+            marks, changes, top_mark, top_change = self.store.unjournaled(
+                self.journal.has,
+                max(0, self._csv_last_id - rescan),
+                max(0, self._csv_last_change_id - rescan),
+            )
+            if top_mark < self._csv_last_id or top_change < self._csv_last_change_id:
+                self._csv_last_id = self._csv_last_change_id = 0  # reset under us: see unjournaled
+            written = self._append([*marks, *changes])  # a mark before the changes of it
+            if written is None:  # MySQL has them: the next batch (or tick) tries again
                 return []
-            self._report_csv()  # moved aside or mended: bring the new file level with MySQL
-            marks = self.store.all_marks()
-            self._append(marks)
-            self._csv_last_id = max((m.attendance_id for m in marks), default=0)
-            return []  # announced when they were made
-        if any(m.attendance_id <= self._csv_last_id for m in created):
-            # Ids went backwards: the database was reset under us. Rows are keyed by event_id,
-            # so the new marks are told from the old rows that share their ids.
-            logger.warning("attendance ids restarted (the database was reset?): reconciling the CSV")
-            marks = self.store.all_marks()
-            self._csv_last_id = 0
-        else:
-            marks = self.store.marks_after(self._csv_last_id)
-        written = self._append(marks)
-        if written is None:  # MySQL has them: the next batch (or start) tries again
-            return []
-        self._csv_last_id = max([self._csv_last_id, *(m.attendance_id for m in marks)])
-        return written
+            self._csv_last_id = max(self._csv_last_id, top_mark)
+            self._csv_last_change_id = max(self._csv_last_change_id, top_change)
+            return written
 
-    def _append(self, marks: list[AttendanceMark]) -> list[AttendanceMark] | None:
+    def _append(self, rows: list[JournalRow]) -> list[JournalRow] | None:
         try:
-            return self.journal.append(marks)
+            return self.journal.append(rows)
         except OSError as error:
             logger.error(
-                "cannot append %d row(s) to %s (%s); will retry", len(marks), self.journal.path, error
+                "cannot append %d row(s) to %s (%s); will retry", len(rows), self.journal.path, error
             )
             return None
 
@@ -211,9 +250,26 @@ class AttendanceRecorder:
             self.liveness.problem("csv", self.journal.problem)
 
 
-def _announcement(mark: AttendanceMark) -> Outgoing:
-    message = AttendanceMarked.model_validate(mark)
-    return Outgoing(topology.ATTENDANCE_EXCHANGE, topology.attendance_key(mark.camera_id), message)
+def _announcement(row: JournalRow) -> Outgoing:
+    if isinstance(row, AttendanceChange):
+        change = AttendanceChanged.model_validate(row)
+        return Outgoing(topology.ATTENDANCE_EXCHANGE, topology.attendance_change_key(row.camera_id), change)
+    mark = AttendanceMarked.model_validate(row)
+    return Outgoing(topology.ATTENDANCE_EXCHANGE, topology.attendance_key(row.camera_id), mark)
+
+
+def _key(row: JournalRow) -> str:
+    return row.change_event_id if isinstance(row, AttendanceChange) else row.event_id
+
+
+def _cause(row: AttendanceMark | AttendanceChange) -> str:
+    """The identity event a batch's row came from: a mark's own; a change's mark (the batch
+    does not say which sighting undid an absence, so it goes with the first event)."""
+    return row.event_id if isinstance(row, AttendanceMark) else ""
+
+
+def _made_at(row: JournalRow) -> datetime:
+    return row.changed_at if isinstance(row, AttendanceChange) else row.marked_at
 
 
 def _first_problem(error: ValidationError) -> str:

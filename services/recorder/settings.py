@@ -31,6 +31,12 @@ class RecorderSettings(BaseServiceSettings, BrokerSettings, DatabaseSettings):
     # Days a sighting (an identity event) is kept, then purged (hourly, services/recorder/
     # retention.py); attendance marks are kept. 0 keeps sightings forever.
     recorder_sightings_retention_days: int = Field(30, ge=0, le=36_500)
+    # Seconds between the recorder's ticks (services/recorder/tick.py): deciding the absences
+    # of ended sessions, journaling and announcing the marks and changes others made.
+    recorder_tick_s: float = Field(5.0, gt=0, le=3600)
+    # Seconds after a session's end before its absences are decided, so sightings still in
+    # the pipeline arrive first (one arriving later still turns an absence into present).
+    recorder_absent_after_s: float = Field(30.0, ge=0, le=86_400)
     # Days the review queue keeps a face it could not name (or named on thin evidence) and its
     # crops, decided or not, then purged with the sightings; 0 keeps them forever.
     recorder_review_retention_days: int = Field(7, ge=0, le=3650)

@@ -10,14 +10,23 @@ event (the log of what the recognizers said) and otherwise ignored.
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from services.common.attendance import AttendanceMark, as_utc, fetch_marks, to_db
+from services.common.attendance import (
+    AttendanceChange,
+    AttendanceMark,
+    as_utc,
+    fetch_changes,
+    fetch_marks,
+    to_db,
+)
+from services.common.corrections import RECOGNITION, SYSTEM, Current, set_status
 from services.common.messages import CameraHeartbeat, FaceRecognized, FaceUnknown, IdentityEvent
 from services.common.sessions import (
     ClassSession,
@@ -43,6 +52,21 @@ class MarkPolicy:
 class RecordedBatch:
     fresh_events: int  # how many events were new (the rest were redeliveries)
     marks: list[AttendanceMark]  # attendance rows created by this batch, in id order
+    # Absences the system had decided that this batch's sightings turned into present or late.
+    changes: list[AttendanceChange] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What the sightings so far say, once they agree enough to mark someone."""
+
+    event_id: str  # the sighting that made the mark
+    first_seen: datetime
+    last_seen: datetime
+    best: float
+    distance: float
+    count: int
+    evidence: dict[str, object]
 
 
 class AttendanceStore:
@@ -74,14 +98,15 @@ class AttendanceStore:
                 ),
                 [_event_row(event, sessions[event.event_id].id) for event in fresh],
             )
-            mark_ids = self._update_attendance(connection, fresh, sessions)
+            mark_ids, change_ids = self._update_attendance(connection, fresh, sessions)
             review.keep(connection, fresh, sessions)  # face crops for a person to decide
             marks = fetch_marks(connection, "a.id IN :ids", {"ids": mark_ids}) if mark_ids else []
+            changes = fetch_changes(connection, "ch.id IN :ids", {"ids": change_ids}) if change_ids else []
         # Remembered only once committed: a batch rolled back (a deadlock, a lost connection)
         # must not leave a camera or a session that MySQL does not have looking known.
         self._known_cameras |= cameras
         self._default_sessions.update(created_defaults)
-        return RecordedBatch(len(fresh), marks)
+        return RecordedBatch(len(fresh), marks, changes)
 
     def _fresh(self, connection: Connection, events: list[IdentityEvent]) -> list[IdentityEvent]:
         ids = [str(e.event_id) for e in events]
@@ -174,31 +199,43 @@ class AttendanceStore:
 
     def _update_attendance(
         self, connection: Connection, events: list[IdentityEvent], sessions: dict[object, ClassSession]
-    ) -> list[int]:
+    ) -> tuple[list[int], list[int]]:
+        """The marks made (attendance ids) and the absences undone (change ids) by these events."""
         groups: dict[tuple[int, int], list[FaceRecognized]] = defaultdict(list)
         for event in events:
             if isinstance(event, FaceRecognized):
                 groups[(sessions[event.event_id].id, event.student_id)].append(event)
         if not groups:
-            return []
+            return [], []
         active = self._active_students(connection, {student for _, student in groups})
         groups = {pair: sightings for pair, sightings in groups.items() if pair[1] in active}
         if not groups:
-            return []
+            return [], []
         existing = self._lock_existing(connection, list(groups))
         updates = []
         created = []
+        changed = []
         for pair, sightings in groups.items():
             sightings.sort(key=lambda e: e.captured_at)
-            if pair in existing:
-                updates.append((existing[pair], sightings))
+            session = sessions[sightings[0].event_id]
+            current = existing.get(pair)
+            if current is not None and not (current.status == "absent" and current.set_by == "system"):
+                # Someone marked already (recognition, or a person: who is never overridden):
+                # only its sightings change.
+                updates.append((current.attendance_id, sightings))
                 continue
-            mark = self._new_mark(connection, sessions[sightings[0].event_id], pair[1], sightings)
-            if mark is not None:
-                created.append(mark)
+            facts = self._vote(connection, session, pair[1], sightings)
+            if facts is None:
+                if current is not None:
+                    updates.append((current.attendance_id, sightings))
+                continue
+            if current is None:
+                created.append(self._insert_mark(connection, session, pair[1], facts))
+            else:
+                changed.append(self._undo_absence(connection, session, pair[1], current, facts))
         if updates:
             self._refresh(connection, updates)
-        return created
+        return created, changed
 
     def _active_students(self, connection: Connection, student_ids: set[int]) -> set[int]:
         """The students of these ids that exist and are not deleted. A sighting of any other
@@ -223,8 +260,8 @@ class AttendanceStore:
 
     def _lock_existing(
         self, connection: Connection, pairs: list[tuple[int, int]]
-    ) -> dict[tuple[int, int], int]:
-        """Attendance ids of the (session, student) pairs that already have a row, locked until commit."""
+    ) -> dict[tuple[int, int], Current]:
+        """The (session, student) pairs that already have a row, as they stand, locked until commit."""
         params: dict[str, int] = {}
         terms = []
         for n, (session_id, student_id) in enumerate(pairs):
@@ -232,12 +269,17 @@ class AttendanceStore:
             terms.append(f"(:s{n}, :t{n})")
         rows = connection.execute(
             sa.text(
-                "SELECT id, session_id, student_id FROM attendance "
-                f"WHERE (session_id, student_id) IN ({', '.join(terms)}) FOR UPDATE"
+                "SELECT a.id, a.session_id, a.student_id, a.mark_event_id, a.status, COALESCE(("
+                "SELECT c.source FROM attendance_changes c WHERE c.attendance_id = a.id "
+                "ORDER BY c.id DESC LIMIT 1), a.source) AS set_by FROM attendance a "
+                f"WHERE (a.session_id, a.student_id) IN ({', '.join(terms)}) FOR UPDATE"
             ),
             params,
         )
-        return {(int(r.session_id), int(r.student_id)): int(r.id) for r in rows}
+        return {
+            (int(r.session_id), int(r.student_id)): Current(int(r.id), r.mark_event_id, r.status, r.set_by)
+            for r in rows
+        }
 
     def _refresh(self, connection: Connection, updates: list[tuple[int, list[FaceRecognized]]]) -> None:
         """Later sightings of marked students, as one UPDATE joined to the batch's figures."""
@@ -246,26 +288,31 @@ class AttendanceStore:
         for n, (attendance_id, sightings) in enumerate(updates):
             params |= {
                 f"i{n}": attendance_id,
+                f"f{n}": to_db(sightings[0].captured_at),
                 f"l{n}": to_db(sightings[-1].captured_at),
                 f"b{n}": min(e.distance for e in sightings),
                 f"c{n}": len(sightings),
             }
             rows.append(
-                f"SELECT :i{n} AS id, CAST(:l{n} AS DATETIME(6)) AS last_seen, :b{n} AS best, :c{n} AS n"
+                f"SELECT :i{n} AS id, CAST(:f{n} AS DATETIME(6)) AS first_seen, "
+                f"CAST(:l{n} AS DATETIME(6)) AS last_seen, :b{n} AS best, :c{n} AS n"
             )
         connection.execute(
             sa.text(
                 f"UPDATE attendance a JOIN ({' UNION ALL '.join(rows)}) u ON u.id = a.id "
-                "SET a.last_seen_at = GREATEST(a.last_seen_at, u.last_seen), "
-                "a.best_distance = LEAST(a.best_distance, u.best), a.sightings = a.sightings + u.n"
+                # A person's mark has no sightings yet (NULLs): GREATEST/LEAST of a NULL is NULL.
+                "SET a.first_seen_at = COALESCE(a.first_seen_at, u.first_seen), "
+                "a.last_seen_at = GREATEST(COALESCE(a.last_seen_at, u.last_seen), u.last_seen), "
+                "a.best_distance = LEAST(COALESCE(a.best_distance, u.best), u.best), "
+                "a.sightings = a.sightings + u.n"
             ),
             params,
         )
 
-    def _new_mark(
+    def _vote(
         self, connection: Connection, session: ClassSession, student_id: int, fresh: list[FaceRecognized]
-    ) -> int | None:
-        """Insert the attendance row if the sightings so far agree enough; its id, or None."""
+    ) -> _Facts | None:
+        """What the sightings so far say if they agree enough to mark the student; else None."""
         if self.policy.min_sightings <= 1:  # the recognizer's track decision is the vote
             sightings = [(e.captured_at, str(e.event_id), e.distance) for e in fresh]
             first, last = 0, 0
@@ -289,7 +336,33 @@ class AttendanceStore:
                 return None
             first, last = span
         _, event_id, distance = sightings[last]
-        first_seen = sightings[first][0]
+        return _Facts(
+            event_id=event_id,
+            first_seen=sightings[first][0],
+            last_seen=max(s[0] for s in sightings),
+            best=min(s[2] for s in sightings),
+            distance=distance,
+            count=len(sightings),
+            evidence=_evidence_row(next((e for e in fresh if str(e.event_id) == event_id), None)),
+        )
+
+    def _status(self, session: ClassSession, first_seen: datetime) -> str:
+        return rules.status_for(session, first_seen, self.policy.late_after_min)
+
+    def _sighting_values(self, facts: _Facts) -> dict[str, object]:
+        return {
+            **facts.evidence,
+            "first_seen": to_db(facts.first_seen),
+            "last_seen": to_db(facts.last_seen),
+            "best": facts.best,
+            "distance": facts.distance,
+            "n": facts.count,
+        }
+
+    def _insert_mark(
+        self, connection: Connection, session: ClassSession, student_id: int, facts: _Facts
+    ) -> int:
+        """The attendance row recognition makes; its id."""
         result = connection.execute(
             sa.text(
                 "INSERT INTO attendance (session_id, student_id, status, first_seen_at, last_seen_at, "
@@ -299,20 +372,93 @@ class AttendanceStore:
                 ":event_id, :fresh, :agreeing, :mean, :margin, :confidence, :track, CURRENT_TIMESTAMP(6))"
             ),
             {
-                **_evidence_row(next((e for e in fresh if str(e.event_id) == event_id), None)),
+                **self._sighting_values(facts),
                 "session": session.id,
                 "student": student_id,
-                "status": rules.status_for(session, first_seen, self.policy.late_after_min),
-                "first_seen": to_db(first_seen),
-                "last_seen": to_db(max(s[0] for s in sightings)),
-                "best": min(s[2] for s in sightings),
-                "distance": distance,
-                "n": len(sightings),
-                "event_id": event_id,
+                "status": self._status(session, facts.first_seen),
+                "event_id": facts.event_id,
             },
         )
         logger.info("marked student %d in session %d (%s)", student_id, session.id, session.name)
         return int(result.lastrowid)
+
+    def _undo_absence(
+        self, connection: Connection, session: ClassSession, student_id: int, current: Current, facts: _Facts
+    ) -> int:
+        """A sighting that arrived after the system decided the student absent (a backlog): the
+        row becomes present or late, as recognition's change (docs/attendance-record.md). The
+        row keeps its mark's event_id (its key in the CSV); its sightings are now these."""
+        outcome = set_status(
+            connection, session.id, student_id, self._status(session, facts.first_seen), actor=RECOGNITION
+        )
+        connection.execute(
+            sa.text(
+                "UPDATE attendance SET first_seen_at = :first_seen, last_seen_at = :last_seen, "
+                "best_distance = :best, mark_distance = :distance, sightings = :n, evidence_fresh = :fresh, "
+                "evidence_agreeing = :agreeing, mean_distance = :mean, mark_margin = :margin, "
+                "confidence = :confidence, mark_track_id = :track WHERE id = :id"
+            ),
+            {**self._sighting_values(facts), "id": current.attendance_id},
+        )
+        logger.info(
+            "student %d seen in session %d (%s) after being decided absent: now %s",
+            student_id,
+            session.id,
+            session.name,
+            outcome.to_status,
+        )
+        assert outcome.change_id is not None  # absent -> present/late is always a change
+        return outcome.change_id
+
+    def decide_absences(self, now: datetime, settle: timedelta) -> int:
+        """For every session with a course that ended `settle` ago or more and is not finalized:
+        each roster student (not deleted) without a row is absent, then the session is finalized.
+        One transaction per session, so a restart that missed the end still decides it. How
+        many sessions were finalized."""
+        with self.engine.connect() as connection:
+            due = (
+                connection.execute(
+                    sa.text(
+                        "SELECT id FROM class_sessions WHERE finalized_at IS NULL AND ends_at <= :cutoff "
+                        "AND course_id IS NOT NULL ORDER BY ends_at, id LIMIT 100"
+                    ),
+                    {"cutoff": to_db(now - settle)},
+                )
+                .scalars()
+                .all()
+            )
+        return sum(self._finalize(int(session_id)) for session_id in due)
+
+    def _finalize(self, session_id: int) -> bool:
+        with self.engine.begin() as connection:
+            course_id = connection.execute(
+                sa.text(
+                    "SELECT course_id FROM class_sessions WHERE id = :id AND finalized_at IS NULL "
+                    "AND course_id IS NOT NULL FOR UPDATE"
+                ),
+                {"id": session_id},
+            ).scalar()
+            if course_id is None:
+                return False  # finalized meanwhile
+            unseen = connection.execute(
+                sa.text(
+                    "SELECT r.student_id FROM course_students r "
+                    "JOIN students s ON s.id = r.student_id AND s.deleted_at IS NULL "
+                    "LEFT JOIN attendance a ON a.session_id = :session AND a.student_id = r.student_id "
+                    "WHERE r.course_id = :course AND a.id IS NULL ORDER BY r.student_id"
+                ),
+                {"session": session_id, "course": course_id},
+            ).scalars()
+            absent = [
+                set_status(connection, session_id, int(student_id), "absent", actor=SYSTEM)
+                for student_id in unseen.all()
+            ]
+            connection.execute(
+                sa.text("UPDATE class_sessions SET finalized_at = CURRENT_TIMESTAMP(6) WHERE id = :id"),
+                {"id": session_id},
+            )
+        logger.info("session %d ended: %d roster student(s) not seen are absent", session_id, len(absent))
+        return True
 
     def record_heartbeat(self, heartbeat: CameraHeartbeat) -> None:
         """The camera's row, and its default session of today, so the dashboard can open it
@@ -344,11 +490,46 @@ class AttendanceStore:
         with self.engine.connect() as connection:
             return fetch_marks(connection)
 
-    def marks_after(self, attendance_id: int) -> list[AttendanceMark]:
-        """Marks committed after this one (the recorder is the only writer, single.py: ids grow
-        with time, until the database is reset)."""
+    def all_changes(self) -> list[AttendanceChange]:
         with self.engine.connect() as connection:
-            return fetch_marks(connection, "a.id > :last", {"last": attendance_id})
+            return fetch_changes(connection)
+
+    def unjournaled(
+        self, journaled: Callable[[str], bool], after_mark: int, after_change: int
+    ) -> tuple[list[AttendanceMark], list[AttendanceChange], int, int]:
+        """The marks and changes with ids above these that the journal lacks, in id order, and
+        the highest ids there are. Ids above are read first (key and event id only: cheap), the
+        rows themselves only for those missing. If the highest id is below `after_*`, the
+        database was reset: everything is looked at again (rows are keyed by event id)."""
+        with self.engine.connect() as connection:
+            top_mark = connection.execute(sa.text("SELECT COALESCE(MAX(id), 0) FROM attendance")).scalar_one()
+            top_change = connection.execute(
+                sa.text("SELECT COALESCE(MAX(id), 0) FROM attendance_changes")
+            ).scalar_one()
+            if top_mark < after_mark or top_change < after_change:
+                logger.warning("attendance ids restarted (the database was reset?): reconciling the CSV")
+                after_mark = after_change = 0
+            mark_ids = [
+                int(r.id)
+                for r in connection.execute(
+                    sa.text("SELECT id, mark_event_id FROM attendance WHERE id > :after ORDER BY id"),
+                    {"after": after_mark},
+                )
+                if not journaled(r.mark_event_id)
+            ]
+            change_ids = [
+                int(r.id)
+                for r in connection.execute(
+                    sa.text(
+                        "SELECT id, change_event_id FROM attendance_changes WHERE id > :after ORDER BY id"
+                    ),
+                    {"after": after_change},
+                )
+                if not journaled(r.change_event_id)
+            ]
+            marks = fetch_marks(connection, "a.id IN :ids", {"ids": mark_ids}) if mark_ids else []
+            changes = fetch_changes(connection, "ch.id IN :ids", {"ids": change_ids}) if change_ids else []
+        return marks, changes, int(top_mark), int(top_change)
 
 
 def _evidence_row(event: FaceRecognized | None) -> dict[str, object]:

@@ -21,6 +21,7 @@ from services.common.logs import setup_logging
 from services.common.settings import load_settings, redact
 from services.web.app import create_app, hub_for
 from services.web.live import LiveConsumer
+from services.web.live_preview import PreviewConsumer, PreviewStore
 from services.web.settings import WebSettings
 
 logger = logging.getLogger("services.web")
@@ -41,7 +42,9 @@ class WebServer(BaseApplication):
         self.settings = settings
         self.stop = threading.Event()
         self.hub = hub_for(settings)
+        self.previews = PreviewStore()
         self.consumer: LiveConsumer | None = None
+        self.preview_consumer: PreviewConsumer | None = None
         super().__init__()
 
     def load_config(self) -> None:
@@ -71,7 +74,10 @@ class WebServer(BaseApplication):
         """Runs in the worker process, after the fork: the consumer thread and the app live there."""
         self.consumer = LiveConsumer(self.settings, self.hub, self.settings.tz, self.stop)
         self.consumer.start()
-        app = create_app(self.settings, hub=self.hub)
+        if self.settings.web_preview_refresh_s > 0:
+            self.preview_consumer = PreviewConsumer(self.settings, self.previews, self.stop)
+            self.preview_consumer.start()
+        app = create_app(self.settings, hub=self.hub, previews=self.previews)
         logger.info(
             "dashboard on http://%s:%d (API %s, %d threads, up to %d live pages)",
             self.settings.web_host,
@@ -96,8 +102,9 @@ class WebServer(BaseApplication):
 
     def _worker_exit(self, _server: Any, _worker: Any) -> None:
         self.stop.set()
-        if self.consumer is not None:
-            self.consumer.thread.join(timeout=5)
+        for consumer in (self.consumer, self.preview_consumer):
+            if consumer is not None:
+                consumer.thread.join(timeout=5)
 
 
 def main() -> None:

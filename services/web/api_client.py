@@ -273,6 +273,14 @@ class ApiClient:
     def session_attendance(self, session_id: int) -> dict[str, Any]:
         return dict(self._json("GET", f"/sessions/{session_id}/attendance"))
 
+    def set_status(self, session_id: int, student_id: int, status: str, reason: str) -> dict[str, Any]:
+        """PUT /sessions/{id}/attendance/{student_id}: a correction or an excuse, with its reason."""
+        body = {"status": status, "reason": reason}
+        return dict(self._json("PUT", f"/sessions/{session_id}/attendance/{student_id}", json=body))
+
+    def session_history(self, session_id: int) -> list[dict[str, Any]]:
+        return list(self._json("GET", f"/sessions/{session_id}/attendance/history"))
+
     def session_csv(self, session_id: int) -> Download:
         response = self._request("GET", f"/sessions/{session_id}/attendance.csv")
         return Download(response.content, _filename(response, f"session-{session_id}-attendance.csv"))

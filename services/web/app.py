@@ -1,5 +1,5 @@
 """The Flask app factory: `create_app(settings)` for the server, `create_app(settings, test_config,
-api=..., hub=...)` for tests. No network at creation: the live consumer is started by __main__.
+api=..., hub=..., previews=...)` for tests. No network at creation: the live consumer is started by __main__.
 
 Every page but /login, /health and the static files needs a signed-in person (auth_pages), and
 every API call is made with that person's token (identity.user_api)."""
@@ -20,6 +20,7 @@ from services.web.auth_pages import bp as auth_bp
 from services.web.context import EXTENSION, WebContext
 from services.web.hub import LiveHub
 from services.web.live_pages import bp as live_bp
+from services.web.live_preview import PreviewStore
 from services.web.session_pages import bp as sessions_bp
 from services.web.settings import WebSettings
 from services.web.student_pages import bp as students_bp
@@ -49,6 +50,7 @@ def create_app(
     *,
     api: ApiClient | None = None,
     hub: LiveHub | None = None,
+    previews: PreviewStore | None = None,
 ) -> Flask:
     settings = settings or WebSettings()
     app = Flask(__name__)
@@ -68,6 +70,7 @@ def create_app(
         settings=settings,
         api=api or ApiClient(settings.web_api_url, settings.web_api_timeout_s),
         hub=hub or hub_for(settings),
+        previews=previews or PreviewStore(),
     )
     app.jinja_env.globals["timezone"] = settings.timezone
     # First the sign-in guard, then the form token: anonymous requests learn nothing more.

@@ -30,10 +30,10 @@ EXPIRED = "Your session has ended (it expired, or you were signed out elsewhere)
 
 
 def machine_url() -> bool:
-    """A URL read by scripts, the event stream or a download, not shown as a page."""
+    """A URL read by scripts, the event stream, an image or a download, not shown as a page."""
     path = request.path
     return (
-        path.endswith((".json", ".csv"))
+        path.endswith((".json", ".csv", ".jpg"))
         or path in ("/events", "/health")
         or "text/event-stream" in request.headers.get("Accept", "")
     )

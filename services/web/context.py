@@ -1,13 +1,14 @@
-"""What every request handler shares: the settings, the API client and the live hub; and the
-API as the signed-in person sees it."""
+"""What every request handler shares: the settings, the API client, the live hub and the camera
+previews; and the API as the signed-in person sees it."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app
 
 from services.web import identity
 from services.web.api_client import ApiClient
 from services.web.hub import LiveHub
+from services.web.live_preview import PreviewStore, SessionAccess
 from services.web.settings import WebSettings
 
 EXTENSION = "attendance_web"
@@ -18,6 +19,8 @@ class WebContext:
     settings: WebSettings
     api: ApiClient
     hub: LiveHub
+    previews: PreviewStore = field(default_factory=PreviewStore)  # the latest of each camera
+    session_access: SessionAccess = field(default_factory=SessionAccess)  # who may see which
 
 
 def web() -> WebContext:

@@ -25,6 +25,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "students.create": frozenset({"admin"}),
     "students.enroll": frozenset({"admin", "teacher"}),  # photos of students on their courses
     "students.delete": frozenset({"admin"}),  # erasure
+    "attendance.correct": frozenset({"admin", "teacher"}),  # statuses of their courses' sessions
     "admin": frozenset({"admin"}),  # users, API tokens, course teachers, the audit log
 }
 

@@ -2,7 +2,8 @@
 
 It subscribes to `topology.LIVE_EVENTS`, a private queue (exclusive, auto-delete: it
 disappears with the connection) bound to `face.#` on the recognizer exchange and
-`attendance.#` on the attendance exchange, and reconnects by itself with backoff whenever
+`attendance.#` on the attendance exchange (marks become `attendance` events for browsers,
+changes of a status `attendance.changed` ones), and reconnects by itself with backoff whenever
 RabbitMQ goes away. Live events are a view, not data: they are consumed without acks, and the
 queue drops its oldest when we fall behind.
 """
@@ -15,7 +16,12 @@ from pydantic import ValidationError
 
 from services.common import topology
 from services.common.amqp import BrokerRefused, Subscriber
-from services.common.messages import AttendanceMarked, FaceRecognized, identity_event_adapter
+from services.common.messages import (
+    AttendanceChanged,
+    FaceRecognized,
+    attendance_event_adapter,
+    identity_event_adapter,
+)
 from services.common.settings import BrokerSettings
 from services.web import views
 from services.web.hub import LiveEvent, LiveHub, Sighting
@@ -27,8 +33,13 @@ def deliver(hub: LiveHub, routing_key: str, body: bytes, tz: ZoneInfo) -> bool:
     """Decode one message and hand it to the hub; False (logged) if it is not a valid event."""
     try:
         if routing_key.startswith("attendance."):
-            mark = AttendanceMarked.model_validate_json(body)
-            hub.publish(LiveEvent("attendance", views.attendance_mark(mark.model_dump(mode="json"), tz)))
+            record = attendance_event_adapter.validate_json(body)
+            line = views.attendance_mark(record.model_dump(mode="json"), tz)
+            if isinstance(record, AttendanceChanged):  # a correction, an excuse, a late sighting
+                line |= {"from_status": record.from_status, "change_event_id": str(record.change_event_id)}
+                hub.publish(LiveEvent("attendance.changed", line))
+            else:
+                hub.publish(LiveEvent("attendance", line))
             return True
         face = identity_event_adapter.validate_json(body)
     except ValidationError as error:

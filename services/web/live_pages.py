@@ -10,9 +10,9 @@ receives every camera's events, as before.
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, render_template, request
+from flask import Blueprint, Response, abort, jsonify, render_template, request
 
-from services.web import sse, views
+from services.web import identity, sse, views
 from services.web.api_client import ApiClient, ApiRefusedError, ApiUnreachableError
 from services.web.context import user_api, web
 from services.web.hub import TooManyClientsError, Visible
@@ -58,6 +58,7 @@ def _live_page(states: list[dict[str, Any]], follow_current: bool) -> str:
         states=states,
         follow_current=follow_current,
         feed_size=context.settings.web_feed_size,
+        preview_refresh_ms=round(context.settings.web_preview_refresh_s * 1000),
     )
 
 
@@ -78,6 +79,27 @@ def session_state(session_id: int) -> Response:
     response = jsonify(_state(session_id))
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.get("/sessions/<int:session_id>/preview.jpg")
+def session_preview(session_id: int) -> Response:
+    """The latest picture of the session's camera, faces boxed and named (live_preview), for
+    those who may read the session (the API says, asked with their token), taken during it.
+    None recent: 204 (the camera or its worker is idle, which is no error of the page's)."""
+    context = web()
+    if context.settings.web_preview_refresh_s == 0:
+        abort(404, description="Camera previews are turned off (WEB_PREVIEW_REFRESH_S=0).")
+    session = context.session_access.session(user_api(), identity.token(), session_id)
+    camera_id = str(session.get("camera_id", ""))
+    preview = context.previews.latest(camera_id)
+    if preview is None or not Visible.from_api([session]).covers(camera_id, preview.captured_at):
+        return Response(status=204, headers={"Cache-Control": "no-store"})
+    return Response(
+        preview.jpeg,
+        mimetype="image/jpeg",
+        # Faces: biometric data, never kept by the browser or a proxy.
+        headers={"Cache-Control": "no-store, private", "X-Captured-At": preview.captured_at.isoformat()},
+    )
 
 
 @bp.get("/sessions/current.json")

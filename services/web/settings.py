@@ -2,13 +2,15 @@
 
 import secrets
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from services.common.settings import BaseServiceSettings, BrokerSettings
 
 # Threads kept free for page loads: every Server-Sent Events client holds a thread for as
 # long as its page is open, so live clients may take at most WEB_THREADS minus these.
 RESERVED_PAGE_THREADS = 4
+# A live page asks for its camera's preview at most this often (seconds): a few times a second.
+MIN_PREVIEW_REFRESH_S = 0.2
 
 
 class WebSettings(BaseServiceSettings, BrokerSettings):
@@ -32,7 +34,17 @@ class WebSettings(BaseServiceSettings, BrokerSettings):
     web_client_queue_size: int = Field(200, ge=10, le=10_000)
     # Seconds between keep-alive comments on idle live streams: how fast a closed tab frees its thread.
     web_sse_keepalive_s: float = Field(15.0, gt=0, le=300)
+    # Seconds between two requests of a live page for its camera's preview (the latest frame
+    # with face boxes and names, from the recognizers); 0: no preview.
+    web_preview_refresh_s: float = Field(0.5, ge=0, le=60)
     web_max_upload_mb: int = Field(64, ge=1, le=1024)
+
+    @field_validator("web_preview_refresh_s")
+    @classmethod
+    def _a_few_times_a_second_at_most(cls, value: float) -> float:
+        if 0 < value < MIN_PREVIEW_REFRESH_S:
+            raise ValueError(f"must be 0 (no preview) or at least {MIN_PREVIEW_REFRESH_S} s")
+        return value
 
     @property
     def max_live_clients(self) -> int:

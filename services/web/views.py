@@ -12,7 +12,17 @@ from zoneinfo import ZoneInfo
 
 logger = logging.getLogger(__name__)
 
-STATUS_WORDS = {"present": "present", "late": "late", "not_seen": "not yet seen"}
+STATUS_WORDS = {
+    "present": "present",
+    "late": "late",
+    "absent": "absent",
+    "excused": "excused",
+    "not_seen": "not yet seen",
+}
+# What the live page counts, in the order it shows them (of the students expected).
+TALLY = ("present", "late", "absent", "excused", "not_seen")
+# Statuses that came with a sighting: their line says when.
+SEEN = frozenset({"present", "late"})
 
 
 def parse_time(value: str | datetime | None) -> datetime | None:
@@ -43,9 +53,9 @@ def today(tz: ZoneInfo) -> date:
 
 
 def status_label(status: str, first_seen_local: str) -> str:
-    """What a roster line says: "present 09:03", "late 09:12" or "not yet seen"."""
+    """What a roster line says: "present 09:03", "late 09:12", "absent", "excused" or "not yet seen"."""
     word = STATUS_WORDS.get(status, status)
-    return f"{word} {first_seen_local}" if status != "not_seen" and first_seen_local else word
+    return f"{word} {first_seen_local}" if status in SEEN and first_seen_local else word
 
 
 def roster_line(entry: Mapping[str, Any], tz: ZoneInfo) -> dict[str, Any]:
@@ -62,7 +72,21 @@ def roster_line(entry: Mapping[str, Any], tz: ZoneInfo) -> dict[str, Any]:
         "first_seen": first_seen,
         "last_seen": local_time(entry.get("last_seen_at"), tz),
         "label": status_label(status, first_seen),
+        "expected": bool(entry.get("expected", True)),  # false: marked, but not on the roster
+        # Named on thin evidence (the recognizer's "check" tier): a person should confirm it.
+        "check": entry.get("confidence") == "check" and status in SEEN,
+        "source": entry.get("source"),  # who set the status now (recognition, person, system)
+        "reason": entry.get("reason") or "",
     }
+
+
+def tally(lines: list[dict[str, Any]]) -> dict[str, int]:
+    """How many expected students have each status (TALLY), as the live page counts them."""
+    counts = dict.fromkeys(TALLY, 0)
+    for line in lines:
+        if line["expected"] and line["status"] in counts:
+            counts[line["status"]] += 1
+    return counts
 
 
 def session_summary(session: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
@@ -88,14 +112,16 @@ def live_state(attendance: dict[str, Any], recent: list[dict[str, Any]], tz: Zon
     return {
         "session": session_summary(attendance["session"], tz),
         "expected": attendance.get("expected", len(students)),
-        "present": present,
+        "present": present,  # present or late
+        "counts": tally(students),
         "students": students,
         "recent": recent,
     }
 
 
 def attendance_mark(event: Mapping[str, Any], tz: ZoneInfo) -> dict[str, Any]:
-    """An attendance.marked event as the live page applies it: a roster line, and where it goes."""
+    """An attendance.marked or attendance.changed event as the live page applies it: a roster
+    line (with the new status), and where it goes."""
     return {"session_id": event["session_id"], "camera_id": event["camera_id"], **roster_line(event, tz)}
 
 

@@ -130,3 +130,44 @@ def test_every_service_can_still_declare_what_it_uses(connect: Connect, service:
     for queue_name in topology.ACCESS[service].consumes:
         channel.basic_get(queue_name)
     assert channel.is_open
+
+
+# Camera previews show faces (biometric data): only recognizers publish them, only the dashboard
+# takes copies (services.common.topology, "Camera previews").
+
+
+def preview_body() -> bytes:
+    return b'{"kind": "frame.previewed", "camera_id": "door-1", "jpeg": "/9j/"}'
+
+
+@pytest.mark.parametrize("service", ["capture", "recorder", "api", "web"])
+def test_only_a_recognizer_may_publish_a_camera_preview(connect: Connect, service: str) -> None:
+    channel = connect(service).channel()
+    channel.confirm_delivery()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as refused:
+        channel.basic_publish(topology.PREVIEW_EXCHANGE, topology.preview_key("door-1"), preview_body())
+    assert refused.value.reply_code == 403 and "ACCESS_REFUSED" in refused.value.reply_text
+
+
+@pytest.mark.parametrize("service", ["capture", "recognizer", "recorder", "api"])
+def test_nobody_but_the_dashboard_may_take_copies_of_previews(connect: Connect, service: str) -> None:
+    """Binding a queue of one's own to the preview exchange needs read on it."""
+    channel = connect(service).channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as refused:
+        # A name the service may configure (its own private queue, where it has one).
+        own = topology.ACCESS[service].private
+        name = own[0].new_name() if own else topology.IDENTITY_QUEUE
+        if own:
+            channel.queue_declare(name, exclusive=True, auto_delete=True)
+        channel.queue_bind(name, topology.PREVIEW_EXCHANGE, "#")
+    assert refused.value.reply_code == 403
+
+
+def test_a_recognizers_preview_reaches_the_dashboards_queue(connect: Connect) -> None:
+    web = connect("web").channel()
+    queue = topology.declare_private(web, topology.LIVE_PREVIEWS)
+    recognizer = connect("recognizer").channel()
+    recognizer.confirm_delivery()
+    recognizer.basic_publish(topology.PREVIEW_EXCHANGE, topology.preview_key("door-1"), preview_body())
+    method, _properties, body = web.basic_get(queue, auto_ack=True)
+    assert method is not None and body == preview_body()

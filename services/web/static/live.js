@@ -34,17 +34,38 @@
     return node;
   }
 
+  const TALLY = ["present", "late", "absent", "excused", "not_seen"];
+  const SEEN = new Set(["present", "late"]);
+
   function studentRow(student) {
     const row = element("li", "");
     row.dataset.studentId = student.student_id;
-    row.append(element("span", "name", student.student_name), element("span", "status"));
+    row.dataset.expected = student.expected === false ? "false" : "true";
+    const flag = element("span", "flag", "check");
+    flag.title = "Named on thin evidence: please check";
+    row.append(element("span", "name", student.student_name), element("span", "status"), flag);
     updateRow(row, student);
     return row;
   }
 
   function updateRow(row, mark) {
-    row.className = `student ${mark.status}`;
+    const check = Boolean(mark.check) && SEEN.has(mark.status);
+    row.className = `student ${mark.status}${check ? " check" : ""}`;
     row.querySelector(".status").textContent = mark.label;
+    row.querySelector(".flag").hidden = !check;
+  }
+
+  // The counts are the roster's: recounted from its lines, so they never drift from what is shown.
+  function recount(panel) {
+    const counts = Object.fromEntries(TALLY.map((status) => [status, 0]));
+    let expected = 0;
+    for (const row of panel.querySelectorAll('.roster .student[data-expected="true"]')) {
+      expected += 1;
+      const status = TALLY.find((name) => row.classList.contains(name));
+      if (status) counts[status] += 1;
+    }
+    for (const status of TALLY) panel.querySelector(`.${status}-count`).textContent = counts[status];
+    panel.querySelector(".expected-count").textContent = expected;
   }
 
   function feedItem(entry) {
@@ -62,8 +83,7 @@
   function render(panel, state) {
     panel.querySelector(".roster").replaceChildren(...state.students.map(studentRow));
     panel.querySelector(".feed").replaceChildren(...state.recent.map(feedItem));
-    panel.querySelector(".present-count").textContent = state.present;
-    panel.querySelector(".expected-count").textContent = state.expected;
+    recount(panel);
   }
 
   async function loadSnapshot(panel) {
@@ -105,9 +125,8 @@
     }
     const wasNotSeen = row.classList.contains("not_seen");
     updateRow(row, mark);
-    if (wasNotSeen) {
-      const count = panel.querySelector(".present-count");
-      count.textContent = Number(count.textContent) + 1;
+    recount(panel);
+    if (wasNotSeen && SEEN.has(mark.status)) {
       row.classList.add("fresh");
       setTimeout(() => row.classList.remove("fresh"), 4000);
     }
@@ -183,7 +202,50 @@
     source.addEventListener("resync", () => resync());
   }
 
+  // The camera preview: the next picture is asked for once the last one has arrived, at most
+  // every data-refresh-ms, and only while the page is visible (a hidden tab costs nothing).
+  function followPreview(figure) {
+    const img = figure.querySelector("img");
+    const caption = figure.querySelector(".preview-state");
+    const interval = Number(figure.dataset.refreshMs);
+    const waiting = caption.textContent;
+    let asked = 0;
+    let pending = false; // a picture on its way
+    let timer = null;
+
+    function ask() {
+      timer = null;
+      if (document.visibilityState !== "visible" || pending) return;
+      pending = true;
+      asked += 1;
+      img.src = `${figure.dataset.src}?n=${asked}`; // a new URL each time; the answer is no-store
+    }
+    function later(ms) {
+      if (timer === null) timer = setTimeout(ask, ms);
+    }
+    img.addEventListener("load", () => {
+      pending = false;
+      img.hidden = false;
+      figure.dataset.state = "showing";
+      caption.textContent = "";
+      later(interval);
+    });
+    img.addEventListener("error", () => {
+      // No recent picture (the camera or its worker is idle), or not allowed: ask less often.
+      pending = false;
+      img.hidden = true;
+      figure.dataset.state = "waiting";
+      caption.textContent = waiting;
+      later(Math.max(interval * 4, 2000));
+    });
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") later(0);
+    });
+    later(0);
+  }
+
   setIndicator("connecting", "Connecting…");
+  page.querySelectorAll(".preview[data-src]").forEach(followPreview);
   connect();
   setInterval(followCurrent, 60000);
 })();

@@ -97,6 +97,10 @@ def test_a_roll_call_lists_the_roster_and_who_else_was_seen(
         "last_seen_at",
         "distance",
         "expected",
+        "confidence",  # of recognition's mark: "check" on thin evidence (the live page flags it)
+        "attendance_id",
+        "source",
+        "reason",
     }
 
 
@@ -137,6 +141,10 @@ def test_the_marks_of_a_day_and_of_a_student(
         "distance",
         "sightings",
         "confidence",
+        "event_id",
+        "source",
+        "set_by",
+        "reason",
     }
     assert marks[0]["confidence"] is None  # these events carry no track evidence
     assert marks[1]["sightings"] == 2

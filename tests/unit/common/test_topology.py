@@ -73,7 +73,7 @@ QUEUE_NAMES = {queue.name for queue in topology.QUEUES}
 # What each service publishes to, consumes, and declares privately: written out here, not derived.
 PUBLISHES = {
     "capture": {topology.FRAMES_EXCHANGE, topology.CAPTURE_EXCHANGE},
-    "recognizer": {topology.RECOGNIZER_EXCHANGE},
+    "recognizer": {topology.RECOGNIZER_EXCHANGE, topology.PREVIEW_EXCHANGE},
     "recorder": {topology.ATTENDANCE_EXCHANGE},
     "api": {topology.GALLERY_EXCHANGE},
     "web": set(),
@@ -82,7 +82,7 @@ CONSUMES = {"recorder": {topology.IDENTITY_QUEUE, topology.CAMERAS_QUEUE}}
 PRIVATE = {
     "capture": [topology.frame_summaries("door-1")],
     "recognizer": [topology.RECOGNIZER_FRAMES, topology.GALLERY_LISTENER],
-    "web": [topology.LIVE_EVENTS],
+    "web": [topology.LIVE_EVENTS, topology.LIVE_PREVIEWS],
 }
 
 
@@ -109,6 +109,21 @@ def test_only_the_recognizers_may_write_identity_events() -> None:
     assert writers == {"recognizer"}
     _configure, capture_write, _read = topology.PERMISSIONS["capture"]
     assert not allowed(capture_write, topology.RECOGNIZER_EXCHANGE)
+
+
+def test_camera_previews_are_written_by_recognizers_and_read_by_the_dashboard_only() -> None:
+    """Previews show faces: nobody else may publish a fake one, nor take a copy."""
+    writers = {
+        s for s, (_c, write, _r) in topology.PERMISSIONS.items() if allowed(write, topology.PREVIEW_EXCHANGE)
+    }
+    readers = {
+        s for s, (_c, _w, read) in topology.PERMISSIONS.items() if allowed(read, topology.PREVIEW_EXCHANGE)
+    }
+    assert (writers, readers) == ({"recognizer"}, {"web"})
+    exchange = next(e for e in topology.EXCHANGES if e.name == topology.PREVIEW_EXCHANGE)
+    assert not exchange.durable and not any(b.exchange == exchange.name for b in topology.BINDINGS)
+    arguments = topology.LIVE_PREVIEWS.arguments
+    assert arguments["x-overflow"] == "drop-head" and arguments["x-message-ttl"] <= 10_000
 
 
 def test_each_service_reads_exactly_the_durable_queues_it_consumes() -> None:

@@ -52,8 +52,8 @@ def test_reconcile_appends_exactly_what_mysql_has_and_the_file_lacks(tmp_path: P
     journal = CsvJournal(tmp_path / "a.csv", ZoneInfo("UTC"))
     journal.open()
     journal.append([mark(1)])
-    assert journal.reconcile([mark(1), mark(2), mark(3)]) == [mark(2), mark(3)]
-    assert journal.reconcile([mark(1), mark(2), mark(3)]) == []
+    assert journal.reconcile([mark(1), mark(2), mark(3)], []) == [mark(2), mark(3)]
+    assert journal.reconcile([mark(1), mark(2), mark(3)], []) == []
     assert [r[0] for r in rows(journal.path)[1:]] == ["1", "2", "3"]
 
 
@@ -65,7 +65,7 @@ def test_a_line_torn_by_a_crash_is_cut_before_appending(tmp_path: Path) -> None:
         file.write("2,1,Maths,cam,2,S2,Ad")  # the crash came mid-row
     journal.open()
     assert journal.logged_events() == {"event-1"}
-    journal.reconcile([mark(1), mark(2)])
+    journal.reconcile([mark(1), mark(2)], [])
     assert [r[0] for r in rows(journal.path)[1:]] == ["1", "2"]
     assert all(len(r) == len(CSV_COLUMNS) for r in rows(journal.path))
 
@@ -84,7 +84,7 @@ def test_a_file_with_other_columns_is_refused_not_mixed(tmp_path: Path) -> None:
     assert journal.open() is False
     assert journal.problem is not None and "RECORDER_CSV_PATH" in journal.problem
     assert "'name,date'" in journal.problem
-    assert journal.append([mark(1)]) == [] and journal.reconcile([mark(1)]) == []
+    assert journal.append([mark(1)]) == [] and journal.reconcile([mark(1)], []) == []
     assert path.read_text() == "name,date\nAda,2026-12-01\n"
     assert journal.retry() is False  # unchanged: not read again
 
@@ -137,8 +137,8 @@ def test_rows_are_known_by_event_id_not_by_attendance_id(tmp_path: Path) -> None
     journal.open()
     journal.append([mark(1)])
     after_reset = dataclasses.replace(mark(1), event_id="event-new")  # id 1 again, another mark
-    assert journal.reconcile([after_reset]) == [after_reset]
-    assert [r[-2] for r in rows(journal.path)[1:]] == ["event-1", "event-new"]
+    assert journal.reconcile([after_reset], []) == [after_reset]
+    assert [r[CSV_COLUMNS.index("event_id")] for r in rows(journal.path)[1:]] == ["event-1", "event-new"]
 
 
 def test_text_cells_cannot_start_a_formula_and_read_back(tmp_path: Path) -> None:

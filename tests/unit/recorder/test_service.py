@@ -3,14 +3,15 @@
 import csv
 import json
 import threading
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 
-from services.common.attendance import AttendanceMark
+from services.common.attendance import AttendanceChange, AttendanceMark
 from services.common.messages import CameraHeartbeat, FaceBox, FaceRecognized
 from services.common.transport import Delivery, TransientError
 from services.recorder.csv_journal import CsvJournal
@@ -77,11 +78,20 @@ class FlakyCommitStore:
             )
         return RecordedBatch(len(fresh), created)
 
-    def marks_after(self, attendance_id: int) -> list[AttendanceMark]:
-        return [m for m in self.marks if m.attendance_id > attendance_id]
-
     def all_marks(self) -> list[AttendanceMark]:
         return list(self.marks)
+
+    def all_changes(self) -> list[AttendanceChange]:
+        return []
+
+    def unjournaled(
+        self, journaled: Callable[[str], bool], after_mark: int, after_change: int
+    ) -> tuple[list[AttendanceMark], list[AttendanceChange], int, int]:
+        marks = [m for m in self.marks if m.attendance_id > after_mark and not journaled(m.event_id)]
+        return marks, [], len(self.marks), 0
+
+    def decide_absences(self, now: datetime, settle: timedelta) -> int:
+        return 0
 
 
 def rows(path: Path) -> list[dict[str, str]]:

@@ -86,6 +86,7 @@ class FakeApi:
             ("GET", "/sessions/4"): lambda r, user: self._session_of(user, 4),
             ("GET", "/sessions/5"): lambda r, user: self._session_of(user, 5),
             ("GET", "/sessions/4/attendance"): ok(ATTENDANCE),
+            ("GET", "/sessions/4/attendance/history"): ok([]),
             ("GET", "/sessions/4/attendance.csv"): lambda r, user: httpx.Response(
                 200,
                 content=b"attendance_id\n",

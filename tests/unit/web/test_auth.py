@@ -275,6 +275,7 @@ def test_every_api_call_carries_the_signed_in_persons_own_token() -> None:
         ("/students", f"Bearer {tokens['admin']}"),
         ("/students", f"Bearer {tokens['viewer']}"),
         ("/sessions/4/attendance", f"Bearer {tokens['admin']}"),
+        ("/sessions/4/attendance/history", f"Bearer {tokens['admin']}"),
         ("/sessions/4/attendance", f"Bearer {tokens['viewer']}"),
     ]
 
