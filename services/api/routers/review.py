@@ -38,6 +38,7 @@ from services.api.schemas import ErrorOut, PhotoUploadOut, RequestBody, Response
 from services.common import corrections
 from services.common.corrections import Actor
 from services.common.sessions import ClassSession, get_session
+from services.common.students import get_student
 
 logger = logging.getLogger(__name__)
 
@@ -273,9 +274,7 @@ def _set(
         )
     except corrections.InvalidChangeError as error:
         raise ApiError(422, str(error)) from error
-    except corrections.NoSuchTargetError as error:
-        raise ApiError(409, str(error)) from error
-    except corrections.ChangeRefusedError as error:
+    except (corrections.NoSuchTargetError, corrections.ChangeRefusedError) as error:
         raise ApiError(409, str(error)) from error
     return MarkChangeOut(
         attendance_id=outcome.attendance_id,
@@ -298,6 +297,9 @@ def _assign(
 ) -> tuple[ReviewActionOut, list[bytes]]:
     with context.engine.begin() as connection:
         item, session = _open_item(connection, principal, item_id)
+        student = get_student(connection, body.student_id)
+        if student is None:
+            raise ApiError(422, f"student {body.student_id} does not exist")
         if not _on_roster(connection, session, body.student_id):
             raise ApiError(409, f"student {body.student_id} is not on the roster of this session's course")
         reason = body.reason or "review queue: identified from the face crops"
@@ -351,7 +353,7 @@ def _on_roster(connection: Connection, session: ClassSession, student_id: int) -
         **ITEM_NOT_FOUND,
         **CONFLICT,
         200: {"description": "Assigned", "headers": {BROADCAST_HEADER: {"schema": {"type": "string"}}}},
-        422: {"model": ErrorOut, "description": "The body does not fit, or the status cannot be set now"},
+        422: {"model": ErrorOut, "description": "A body that does not fit, or a student that does not exist"},
     },
 )
 async def assign(item_id: ItemId, body: AssignIn, principal: Reviewer, context: Context) -> JSONResponse:

@@ -188,7 +188,7 @@ def test_bad_review_actions_are_refused_with_a_reason_and_change_nothing(
     assert missing.status_code == 404 and "does not exist" in missing.json()["detail"]
     off_roster = client.post(f"/review/items/{unknown}/assign", json={"student_id": bob["id"]})
     assert off_roster.status_code == 409 and "not on the roster" in off_roster.json()["detail"]
-    assert client.post(f"/review/items/{unknown}/assign", json={"student_id": 999999}).status_code == 409
+    assert client.post(f"/review/items/{unknown}/assign", json={"student_id": 999999}).status_code == 422
     assert client.post(f"/review/items/{unknown}/assign", json={"student_id": 0}).status_code == 422
     assert (
         client.post(f"/review/items/{unknown}/assign", json={"student_id": grace["id"], "x": 1}).status_code
