@@ -24,6 +24,7 @@ from services.api.routers import (
     courses,
     health,
     reports,
+    review,
     sessions,
     students,
     tokens,
@@ -61,9 +62,23 @@ TAGS = [
     {"name": "users", "description": "User accounts and their roles (admins only)"},
     {"name": "tokens", "description": "API tokens for programs (admins only)"},
     {"name": "audit", "description": "Who created, changed, exported or erased what (admins only)"},
+    {"name": "review", "description": "Faces the system would not name, or was unsure of, to decide"},
 ]
 
-ROUTERS = (students, cameras, courses, sessions, attendance, reports, health, auth, users, tokens, audit)
+ROUTERS = (
+    students,
+    cameras,
+    courses,
+    sessions,
+    attendance,
+    reports,
+    review,
+    health,
+    auth,
+    users,
+    tokens,
+    audit,
+)
 
 
 def _error_doc(description: str) -> dict[str, Any]:
