@@ -81,7 +81,7 @@ EXPOSE 8000
 ENTRYPOINT ["python", "-m", "services.api"]
 
 FROM base AS web
-# The Flask dashboard under gunicorn.
+# The Flask dashboard under waitress.
 EXPOSE 8080
 ENTRYPOINT ["python", "-m", "services.web"]
 

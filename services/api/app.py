@@ -23,6 +23,8 @@ from services.api.routers import (
     cameras,
     courses,
     health,
+    reports,
+    review,
     sessions,
     students,
     tokens,
@@ -54,14 +56,29 @@ TAGS = [
     {"name": "courses", "description": "Courses and their rosters (who is expected)"},
     {"name": "sessions", "description": "Class sessions, scheduled or the default of each day"},
     {"name": "attendance", "description": "Who was seen when, and CSV exports"},
+    {"name": "reports", "description": "Attendance reports of a session, a student, a course over a term"},
     {"name": "health", "description": "Is the API up and connected"},
     {"name": "auth", "description": "Signing in and out"},
     {"name": "users", "description": "User accounts and their roles (admins only)"},
     {"name": "tokens", "description": "API tokens for programs (admins only)"},
     {"name": "audit", "description": "Who created, changed, exported or erased what (admins only)"},
+    {"name": "review", "description": "Faces the system would not name, or was unsure of, to decide"},
 ]
 
-ROUTERS = (students, cameras, courses, sessions, attendance, health, auth, users, tokens, audit)
+ROUTERS = (
+    students,
+    cameras,
+    courses,
+    sessions,
+    attendance,
+    reports,
+    review,
+    health,
+    auth,
+    users,
+    tokens,
+    audit,
+)
 
 
 def _error_doc(description: str) -> dict[str, Any]:

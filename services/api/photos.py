@@ -67,6 +67,19 @@ class PhotoChecker:
         including while waiting for the turn another request holds."""
         try:
             data = await self.read(upload)
+        except PhotoRejectedError as error:
+            logger.info("photo %r refused: %s", filename, error)
+            return RejectedPhoto(filename, str(error))
+        return await self.check_bytes(filename, data, deadline)
+
+    async def check_bytes(
+        self, filename: str, data: bytes, deadline: float | None = None
+    ) -> AcceptedPhoto | RejectedPhoto:
+        """Analyse a photo already read (e.g. from a roster import's ZIP), in the same one-at-a-time
+        slot as uploads, so an import's photos take turns with everyone's enrollments."""
+        try:
+            if len(data) > self.max_photo_bytes:
+                raise PhotoRejectedError(too_large_sentence(len(data), self.max_photo_bytes, "photo"))
             if not await self._take_turn(deadline):
                 logger.info("photo %r refused: %s", filename, OUT_OF_TIME)
                 return RejectedPhoto(filename, OUT_OF_TIME)

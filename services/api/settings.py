@@ -30,6 +30,12 @@ class ApiSettings(RecognitionSettings, BrokerSettings, DatabaseSettings):
     # seconds; past them, 429 with Retry-After.
     api_login_attempts: int = Field(5, ge=1, le=10_000)
     api_login_window_s: int = Field(300, ge=1, le=86_400)
+    # A course report lists the students whose attendance rate is under this (percent); a
+    # request may ask for another (?threshold=).
+    api_report_threshold_percent: float = Field(80.0, ge=0, le=100, allow_inf_nan=False)
+    # Seconds a connection has to send a whole request (headers and body), from its opening or
+    # its previous response; then it is closed (services/api/__main__.py).
+    api_request_timeout_s: float = Field(30.0, ge=1, le=600)
 
     @field_validator("api_max_request_bytes")
     @classmethod

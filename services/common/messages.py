@@ -101,14 +101,16 @@ class FrameCaptured(Message):
         return headers
 
 
+def _from_base64(value: object) -> object:
+    """JSON carries bytes as base64 (and Python code passes bytes as they are)."""
+    return base64.b64decode(value, validate=True) if isinstance(value, str) else value
+
+
 def _crop_from_base64(value: object) -> object:
-    """JSON carries bytes as base64 (Python code passes bytes as they are); an oversized text is
-    refused before it is decoded."""
-    if not isinstance(value, str):
-        return value
-    if len(value) > 4 * (MAX_CROP_BYTES // 3 + 1):
+    """A crop's base64, refused before it is decoded if it is too long to fit the bound."""
+    if isinstance(value, str) and len(value) > 4 * (MAX_CROP_BYTES // 3 + 1):
         raise ValueError(f"a face crop is at most {MAX_CROP_BYTES} bytes")
-    return base64.b64decode(value, validate=True)
+    return _from_base64(value)
 
 
 def _jpeg(data: bytes) -> bytes:
@@ -297,11 +299,6 @@ class GalleryChanged(Message):
     changed_at: Timestamp = Field(default_factory=utc_now)
     student_id: PositiveInt | None = None
     reason: str = Field(max_length=200)
-
-
-def _from_base64(value: object) -> object:
-    """JSON carries bytes as base64 (and Python code passes bytes as they are)."""
-    return base64.b64decode(value, validate=True) if isinstance(value, str) else value
 
 
 # A camera preview's JPEG: small (services/recognizer/preview.py makes them 480 px wide).

@@ -1,21 +1,37 @@
 """Run the dashboard: `python -m services.web` (`--check-config` prints the settings and exits).
 
-gunicorn runs embedded, with its threaded worker: one process (so one live consumer and one
-hub for every browser) and WEB_THREADS threads, because each open live page holds a thread
-for its Server-Sent Events stream. The app and the live consumer are created in the worker,
-after the fork. SIGTERM ends every event stream at once, so shutdown does not wait for
-browsers that would keep their pages open forever.
+One process (so one live consumer and one hub for every browser) under waitress.
+
+Why waitress (issue 9, finding 8): each open live page holds a thread for its Server-Sent
+Events stream, so the threads kept free for pages must never be taken by anything else.
+gunicorn's threaded worker hands a connection to a thread as soon as its first byte arrives
+and the thread then blocks until the headers (and body) are complete: 28 live streams plus 6
+connections that never finished their headers froze every page for over 30 s. waitress reads
+and buffers whole requests (headers and body) in its asynchronous main loop and gives a
+thread only a complete request, so a slow or stalled client costs a socket, never a thread.
+On top of it (DeadlineChannel below), a connection must deliver a whole request within
+WEB_REQUEST_TIMEOUT_S of opening or of its previous response, whether it trickles bytes or
+sends none: that is both the header and the body timeout, and also the idle keep-alive one.
+WEB_CONNECTION_LIMIT bounds the open connections (poll(), not select(), so past 1024 too).
+Rejected: gunicorn's gevent worker (monkey-patching under pika and our threads) and serving
+the WSGI app under an async server through an adapter (another layer, and uvicorn has no
+header timeout either).
+
+SIGTERM (and Ctrl-C) end every event stream at once, so shutdown does not wait for browsers
+that would keep their pages open forever.
 """
 
 import logging
 import signal
 import threading
+import time
 from types import FrameType
 from typing import Any
 
-from flask import Flask
-from gunicorn.app.base import BaseApplication
-from gunicorn.glogging import Logger
+from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
+from waitress.server import MultiSocketServer, TcpWSGIServer
+from waitress.task import ThreadedTaskDispatcher
 
 from services.common.logs import setup_logging
 from services.common.settings import load_settings, redact
@@ -27,84 +43,60 @@ from services.web.settings import WebSettings
 logger = logging.getLogger("services.web")
 
 
-class RootLogger(Logger):
-    """gunicorn's own lines go through the root handler, in the format every service uses."""
+class DeadlineChannel(HTTPChannel):
+    """A connection whose clock restarts only when it has been answered: waitress's own
+    `channel_timeout` restarts at every byte received, so a client trickling one byte at a
+    time would never be cut."""
 
-    def setup(self, cfg: Any) -> None:
-        super().setup(cfg)
-        for log in (self.error_log, self.access_log):
-            log.handlers.clear()
-            log.propagate = True
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.waiting_since = time.monotonic()
+
+    def service(self) -> None:
+        try:
+            super().service()
+        finally:
+            self.waiting_since = time.monotonic()
 
 
-class WebServer(BaseApplication):
-    def __init__(self, settings: WebSettings) -> None:
-        self.settings = settings
-        self.stop = threading.Event()
-        self.hub = hub_for(settings)
-        self.previews = PreviewStore()
-        self.consumer: LiveConsumer | None = None
-        self.preview_consumer: PreviewConsumer | None = None
-        super().__init__()
+class DashboardServer(TcpWSGIServer):
+    channel_class = DeadlineChannel
 
-    def load_config(self) -> None:
-        settings = self.settings
-        options: dict[str, Any] = {
-            "bind": f"{settings.web_host}:{settings.web_port}",
-            "workers": 1,
-            "worker_class": "gthread",
-            "threads": settings.web_threads,
-            "loglevel": settings.log_level.lower(),
-            "accesslog": "-" if settings.log_level == "DEBUG" else None,
-            # Streams end at once on SIGTERM (see post_worker_init); page requests are short.
-            "graceful_timeout": 10,
-            "proc_name": "attendance-web",
-            "logger_class": RootLogger,
-            "post_worker_init": self._post_worker_init,
-            "worker_exit": self._worker_exit,
-            # gunicorn >= 25 opens a control socket in $HOME by default: two dashboards on one
-            # machine (tests, several schools) would fight over it, and nothing here uses it.
-            "control_socket_disable": True,
-        }
-        for key, value in options.items():
-            if key in self.cfg.settings:
-                self.cfg.set(key, value)
+    def maintenance(self, now: float) -> None:
+        """Close every connection that has no request being answered (a live stream is one)
+        and has not completed one within the timeout (adj.channel_timeout)."""
+        cutoff = time.monotonic() - self.adj.channel_timeout
+        for channel in list(self.active_channels.values()):
+            if not channel.requests and channel.waiting_since < cutoff:
+                channel.will_close = True
 
-    def load(self) -> Flask:
-        """Runs in the worker process, after the fork: the consumer thread and the app live there."""
-        self.consumer = LiveConsumer(self.settings, self.hub, self.settings.tz, self.stop)
-        self.consumer.start()
-        if self.settings.web_preview_refresh_s > 0:
-            self.preview_consumer = PreviewConsumer(self.settings, self.previews, self.stop)
-            self.preview_consumer.start()
-        app = create_app(self.settings, hub=self.hub, previews=self.previews)
-        logger.info(
-            "dashboard on http://%s:%d (API %s, %d threads, up to %d live pages)",
-            self.settings.web_host,
-            self.settings.web_port,
-            redact(self.settings.web_api_url),
-            self.settings.web_threads,
-            self.settings.max_live_clients,
-        )
-        return app
 
-    def _post_worker_init(self, worker: Any) -> None:
-        """Chain onto gunicorn's SIGTERM handler: also stop the consumer and end every stream."""
-        previous = signal.getsignal(signal.SIGTERM)
-
-        def on_sigterm(signum: int, frame: FrameType | None) -> None:
-            self.stop.set()
-            self.hub.close()
-            if callable(previous):
-                previous(signum, frame)
-
-        signal.signal(signal.SIGTERM, on_sigterm)
-
-    def _worker_exit(self, _server: Any, _worker: Any) -> None:
-        self.stop.set()
-        for consumer in (self.consumer, self.preview_consumer):
-            if consumer is not None:
-                consumer.thread.join(timeout=5)
+def make_server(app: Any, settings: WebSettings) -> MultiSocketServer:
+    timeout = max(1, round(settings.web_request_timeout_s))
+    adj = Adjustments(
+        host=settings.web_host,
+        port=settings.web_port,
+        threads=settings.web_threads,
+        channel_timeout=timeout,
+        # How often the timeout is checked: a stalled connection lives at most timeout + this.
+        cleanup_interval=max(1, timeout // 4),
+        connection_limit=settings.web_connection_limit,
+        asyncore_use_poll=True,
+        # Uploads are bounded here too (the API checks them again).
+        max_request_body_size=settings.web_max_upload_mb * 1024 * 1024 + 64 * 1024,
+        ident="attendance-web",
+    )
+    dispatcher = ThreadedTaskDispatcher()
+    dispatcher.set_thread_count(adj.threads)
+    socket_map: dict[int, Any] = {}
+    # One listening socket per address the host resolves to, in one loop (as waitress's own
+    # create_server does; it cannot be given a channel class).
+    servers = [
+        DashboardServer(app, socket_map, dispatcher=dispatcher, adj=adj, sockinfo=sockinfo)
+        for sockinfo in adj.listen
+    ]
+    listening = [(server.effective_host, server.effective_port) for server in servers]
+    return MultiSocketServer(socket_map, adj, listening, dispatcher, servers[0].log_info)
 
 
 def main() -> None:
@@ -112,7 +104,40 @@ def main() -> None:
     setup_logging("web", settings.log_level)
     # One line per API call is noise at INFO; failures are logged by the API client.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    WebServer(settings).run()
+    stop = threading.Event()
+    hub = hub_for(settings)
+    previews = PreviewStore()
+    consumers: list[LiveConsumer | PreviewConsumer] = [LiveConsumer(settings, hub, settings.tz, stop)]
+    if settings.web_preview_refresh_s > 0:
+        consumers.append(PreviewConsumer(settings, previews, stop))
+    for consumer in consumers:
+        consumer.start()
+    app = create_app(settings, hub=hub, previews=previews)
+    server = make_server(app, settings)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        logger.info("%s: stopping (live streams end now)", signal.Signals(signum).name)
+        stop.set()
+        hub.close()
+        raise SystemExit(0)  # ends waitress's loop, which then stops its threads
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    logger.info(
+        "dashboard on http://%s:%d (API %s, %d threads, up to %d live pages, request timeout %.0f s)",
+        settings.web_host,
+        settings.web_port,
+        redact(settings.web_api_url),
+        settings.web_threads,
+        settings.max_live_clients,
+        settings.web_request_timeout_s,
+    )
+    try:
+        server.run()
+    finally:
+        stop.set()
+        for consumer in consumers:
+            consumer.thread.join(timeout=5)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,14 @@ MIN_PREVIEW_REFRESH_S = 0.2
 class WebSettings(BaseServiceSettings, BrokerSettings):
     web_host: str = "0.0.0.0"  # noqa: S104 - a dashboard for the school's network
     web_port: int = Field(8080, ge=1, le=65535)
-    # gunicorn's threaded worker: one process, this many threads (page loads + live clients).
+    # waitress: one process, this many threads (page loads + live clients).
     web_threads: int = Field(32, ge=RESERVED_PAGE_THREADS + 1, le=1000)
+    # Seconds a connection has to send a whole request (headers and body), from its opening or
+    # its previous response; then it is closed. Slow clients never hold a thread meanwhile.
+    web_request_timeout_s: float = Field(20.0, ge=1, le=600)
+    # Open connections at most (live pages, idle keep-alives, requests being read); beyond,
+    # new ones wait in the listen backlog.
+    web_connection_limit: int = Field(1000, ge=10, le=100_000)
     web_api_url: str = Field("http://127.0.0.1:8000", pattern=r"^https?://", description="the REST API")
     # Seconds; uploads of several photos are analysed by the API before it answers.
     web_api_timeout_s: float = Field(60.0, gt=0, le=600)

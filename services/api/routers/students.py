@@ -195,6 +195,35 @@ async def upload_photos(
         await context.photos.check(upload.filename or f"photo {number}", upload, deadline)
         for number, upload in enumerate(photos, start=1)
     ]
+    body, broadcast = await _enroll_checked(context, editor, student_id, results)
+    rejected = body.rejected
+    headers = {BROADCAST_HEADER: broadcast}
+    if rejected:
+        first = rejected[0]
+        raise ApiError(422, f"{first.filename}: {first.reason}", body.model_dump(mode="json"), headers)
+    return JSONResponse(body.model_dump(mode="json"), status_code=201, headers=headers)
+
+
+async def enroll_photo_bytes(
+    context: ApiContext, editor: Principal, student_id: int, photos: list[tuple[str, bytes]]
+) -> tuple[PhotoUploadOut, str]:
+    """The photo-adding path for photos already in hand (a review-queue crop): the same checks,
+    storage, audit entry and broadcast as an upload, trying the photos in order and stopping at
+    the first accepted; (the outcome, the broadcast header's value)."""
+    deadline = time.monotonic() + context.settings.api_enroll_time_budget_s
+    await run_in_threadpool(_check_enrollable, context, editor, student_id)
+    results: list[AcceptedPhoto | RejectedPhoto] = []
+    for filename, data in photos:
+        results.append(await context.photos.check_bytes(filename, data, deadline))
+        if isinstance(results[-1], AcceptedPhoto):
+            break
+    return await _enroll_checked(context, editor, student_id, results)
+
+
+async def _enroll_checked(
+    context: ApiContext, editor: Principal, student_id: int, results: list[AcceptedPhoto | RejectedPhoto]
+) -> tuple[PhotoUploadOut, str]:
+    """Store the accepted photos and tell the recognizers; the outcome and the broadcast."""
     accepted = [r for r in results if isinstance(r, AcceptedPhoto)]
     rejected = [r for r in results if isinstance(r, RejectedPhoto)]
     stored, photo_count = await run_in_threadpool(_store, context, editor, student_id, accepted)
@@ -209,11 +238,7 @@ async def upload_photos(
         rejected=[PhotoRejected(filename=r.filename, reason=r.reason) for r in rejected],
         photo_count=photo_count,
     )
-    headers = {BROADCAST_HEADER: broadcast}
-    if rejected:
-        first = rejected[0]
-        raise ApiError(422, f"{first.filename}: {first.reason}", body.model_dump(mode="json"), headers)
-    return JSONResponse(body.model_dump(mode="json"), status_code=201, headers=headers)
+    return body, broadcast
 
 
 def _check_enrollable(context: ApiContext, editor: Principal, student_id: int) -> None:

@@ -109,7 +109,7 @@ def test_restart_policies_and_grace_periods(services: dict[str, Any]) -> None:
         if name == "migrate":
             continue
         assert service["restart"] == "unless-stopped", name
-        # Docker's default 10 s cuts a clean shutdown short (web's gunicorn alone waits 10 s).
+        # Docker's default 10 s cuts a clean shutdown short (web's waitress alone waits 5 s for its threads).
         assert support.seconds(service["stop_grace_period"]) >= 15, name
     assert support.seconds(services["mysql"]["stop_grace_period"]) >= 60
 
