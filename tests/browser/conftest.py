@@ -111,8 +111,10 @@ def sign_in_api(api_url: str, username: str = ADMIN, password: str = PASSWORD) -
 
 
 def log_in(page: Page, web_url: str, username: str = ADMIN, password: str = PASSWORD) -> None:
-    """Sign in through the dashboard's login form, as a person does."""
-    page.goto(f"{web_url}/login")
+    """Sign in through the dashboard's login form, as a person does. It lands on the students'
+    list, not the front page: the front page reloads itself when the set of current sessions
+    changes, and a test that adds a session and then navigates would race that reload."""
+    page.goto(f"{web_url}/login?next=/students")
     page.fill("#username", username)
     page.fill("#password", password)
     page.click("form button[type=submit]")
