@@ -302,7 +302,7 @@ ACCESS: dict[str, Access] = {
     ),
     "recorder": Access(publishes=(ATTENDANCE_EXCHANGE,), consumes=(IDENTITY_QUEUE, CAMERAS_QUEUE)),
     "api": Access(publishes=(GALLERY_EXCHANGE,)),
-    "web": Access(private=(LIVE_EVENTS, LIVE_PREVIEWS)),
+    "web": Access(private=(LIVE_EVENTS, LIVE_PREVIEWS, CAMERA_LOADS)),
 }
 SERVICES = tuple(ACCESS)
 

@@ -36,6 +36,7 @@ from waitress.task import ThreadedTaskDispatcher
 from services.common.logs import setup_logging
 from services.common.settings import load_settings, redact
 from services.web.app import create_app, hub_for
+from services.web.camera_loads import CameraLoadConsumer, CameraLoads
 from services.web.live import LiveConsumer
 from services.web.live_preview import PreviewConsumer, PreviewStore
 from services.web.settings import WebSettings
@@ -107,12 +108,16 @@ def main() -> None:
     stop = threading.Event()
     hub = hub_for(settings)
     previews = PreviewStore()
-    consumers: list[LiveConsumer | PreviewConsumer] = [LiveConsumer(settings, hub, settings.tz, stop)]
+    camera_loads = CameraLoads()
+    consumers: list[LiveConsumer | PreviewConsumer | CameraLoadConsumer] = [
+        LiveConsumer(settings, hub, settings.tz, stop),
+        CameraLoadConsumer(settings, camera_loads, stop),
+    ]
     if settings.web_preview_refresh_s > 0:
         consumers.append(PreviewConsumer(settings, previews, stop))
     for consumer in consumers:
         consumer.start()
-    app = create_app(settings, hub=hub, previews=previews)
+    app = create_app(settings, hub=hub, previews=previews, camera_loads=camera_loads)
     server = make_server(app, settings)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

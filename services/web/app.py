@@ -17,6 +17,7 @@ from services.web.admin_pages import bp as admin_bp
 from services.web.api_client import ApiClient, ApiRefusedError, ApiUnreachableError
 from services.web.auth_pages import api_signed_us_out, machine_url, require_sign_in
 from services.web.auth_pages import bp as auth_bp
+from services.web.camera_loads import CameraLoads
 from services.web.context import EXTENSION, WebContext
 from services.web.hub import LiveHub
 from services.web.live_pages import bp as live_bp
@@ -51,6 +52,7 @@ def create_app(
     api: ApiClient | None = None,
     hub: LiveHub | None = None,
     previews: PreviewStore | None = None,
+    camera_loads: CameraLoads | None = None,
 ) -> Flask:
     settings = settings or WebSettings()
     app = Flask(__name__)
@@ -71,6 +73,7 @@ def create_app(
         api=api or ApiClient(settings.web_api_url, settings.web_api_timeout_s),
         hub=hub or hub_for(settings),
         previews=PreviewStore() if previews is None else previews,
+        camera_loads=CameraLoads() if camera_loads is None else camera_loads,
     )
     app.jinja_env.globals["timezone"] = settings.timezone
     # First the sign-in guard, then the form token: anonymous requests learn nothing more.

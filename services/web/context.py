@@ -7,6 +7,7 @@ from flask import current_app
 
 from services.web import identity
 from services.web.api_client import ApiClient
+from services.web.camera_loads import CameraLoads
 from services.web.hub import LiveHub
 from services.web.live_preview import PreviewStore, SessionAccess
 from services.web.settings import WebSettings
@@ -21,6 +22,7 @@ class WebContext:
     hub: LiveHub
     previews: PreviewStore = field(default_factory=PreviewStore)  # the latest of each camera
     session_access: SessionAccess = field(default_factory=SessionAccess)  # who may see which
+    camera_loads: CameraLoads = field(default_factory=CameraLoads)  # per-camera load (issue 11)
 
 
 def web() -> WebContext:

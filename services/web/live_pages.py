@@ -189,3 +189,16 @@ def health() -> Response:
         broker="connected" if broker.connected else broker.detail,
         live_clients=context.hub.client_count,
     )
+
+
+@bp.get("/cameras/load")
+def camera_load() -> str:
+    """Per camera, frames offered and processed per second over the last 30 s and whether it is
+    under-served (services.web.camera_loads); the page reloads itself every few seconds."""
+    return render_template("cameras_load.html", cameras=web().camera_loads.snapshot(), retry_s=5)
+
+
+@bp.get("/cameras/load.json")
+def camera_load_json() -> Response:
+    """The same as JSON, for monitoring (signed in, like every page but /health)."""
+    return jsonify(cameras=web().camera_loads.snapshot())
