@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 RECOGNIZERS ?= 2
 ARGS ?=
 
-.PHONY: install run test lint unit bench accuracy evaluate definitions fast-dlib
+.PHONY: install run test lint unit bench accuracy calibrate evaluate definitions fast-dlib
 
 $(STAMP): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -45,6 +45,11 @@ bench: install
 # Accuracy on a folder of labeled photos, <identity>/<photo> (default: the shared faces).
 accuracy: install
 	$(PY) -m bench.accuracy $(or $(FOLDER),../shared/faces) --png artifacts/accuracy.png --json artifacts/accuracy.json $(ARGS)
+
+# The naming rule at school scale: the track decision's false accepts and rejects against
+# the number enrolled, on ../shared/faces-lfw (encodings cached in artifacts/calibration).
+calibrate: install
+	$(PY) -m bench.accuracy.calibrate $(or $(FOLDER),../shared/faces-lfw) --json artifacts/calibration.json $(ARGS)
 
 # A whole synthetic lesson (bench/lessons, cached by SEED in artifacts/lessons/) through the real
 # system with 1, 2 and 4 recognizers at 1x and 2x, side by side; ARGS="--help" for options.

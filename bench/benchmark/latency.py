@@ -73,6 +73,7 @@ def latency_run(bench: Bench, workers: int, input_fps: float, seconds: float) ->
             CAPTURE_SOURCE=str(bench.video),
             CAPTURE_FPS="0",
             CAPTURE_PACE="realtime",
+            CAPTURE_CLOCK="wall",  # latency from the moment of capture, not the looped file's time
             CAPTURE_SPEED=f"{input_fps / bench.source_fps:.3f}",
             CAPTURE_AT_END="loop",
             CAMERA_ID="bench",

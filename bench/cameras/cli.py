@@ -148,6 +148,7 @@ def run_cameras(stack: Stack, tap: Tap, cameras: int, tag: str, args: argparse.N
                 CAPTURE_SOURCE=str(video),
                 CAPTURE_FPS=str(FPS),
                 CAPTURE_PACE="realtime",
+                CAPTURE_CLOCK="wall",  # a camera, not a recorded lesson
                 CAPTURE_AT_END="loop",
                 CAPTURE_HEARTBEAT_S="2",
             )

@@ -175,7 +175,8 @@ class CaptureLoop:
                     if delay > 0:
                         self.sink.sleep(delay)
                 self._media_end_s = self._media_offset_s + media_time
-                media_at = self.media_start + timedelta(seconds=self._media_end_s)
+                if self.settings.capture_clock == "media":
+                    media_at = self.media_start + timedelta(seconds=self._media_end_s)
             if self.settings.capture_pace == "fast":
                 self._wait_for_room()
             self._publish(frame.image, media_at)

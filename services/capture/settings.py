@@ -41,6 +41,9 @@ class CaptureSettings(BaseServiceSettings, BrokerSettings):
     # (ISO 8601 with an offset, e.g. 2026-09-07T08:30:00+02:00 for a lesson filmed then);
     # unset: when capture started. Live cameras always use the clock.
     capture_media_start: AwareDatetime | None = None
+    # media: a file's frames carry its own time (above); wall: the clock, as a live camera's
+    # do (a benchmark playing a file as a camera measures latency from the moment of capture).
+    capture_clock: Literal["media", "wall"] = "media"
 
     @field_validator("capture_source")
     @classmethod

@@ -213,6 +213,20 @@ def test_a_files_frames_carry_its_own_time_in_both_paces(pace: str) -> None:
     assert stamps == pytest.approx([i / 5 for i in range(10)], abs=1e-6)  # the file's 2 s, not the pace's
 
 
+def test_a_file_played_as_a_camera_carries_the_clocks_time() -> None:
+    """CAPTURE_CLOCK=wall (the benchmark's): at 4x, media time would run 4x ahead of the clock."""
+    sink = RecordingSink(FakeClock())
+    before = datetime.now(UTC)
+    run(
+        settings(capture_fps=5, capture_pace="realtime", capture_speed=4, capture_clock="wall"),
+        [FileSource(60)],
+        sink,
+    )
+    after = datetime.now(UTC)
+    assert len(sink.frames) == 10
+    assert all(before <= frame.captured_at <= after for frame, _ in sink.frames)
+
+
 def test_a_looping_file_keeps_counting_media_time() -> None:
     start = datetime(2026, 9, 7, 8, 30, tzinfo=UTC)
     sink = RecordingSink(FakeClock())
