@@ -27,8 +27,10 @@ import sqlalchemy as sa
 from harness.processes import ServiceProcess, wait_until
 from services.common import topology
 from services.common.messages import FrameCaptured, GalleryChanged
+from services.common.settings import BrokerSettings
 from services.common.students import add_face_encoding, create_student
 from services.faces.enrollment import analyze_photo, enrollment_analyzer
+from services.web.camera_loads import CameraLoadConsumer, CameraLoads
 from tests.support.amqp import TestBroker
 
 pytestmark = pytest.mark.faces
@@ -415,3 +417,35 @@ def test_frames_no_worker_is_bound_for_are_unroutable(broker: TestBroker) -> Non
             pika.BasicProperties(headers=meta.to_headers()),
             mandatory=True,
         )
+
+
+def test_a_real_workers_load_reports_reach_the_dashboard(
+    amqp_url: str, start_worker: Callable[[str], ServiceProcess], faces_dir: Path
+) -> None:
+    """Issue 11, item 1: the dashboard's consumer (services.web.camera_loads) aggregates the
+    CameraLoad reports a real recognizer publishes, per camera."""
+    loads = CameraLoads()
+    stop = threading.Event()
+    consumer = CameraLoadConsumer(BrokerSettings(amqp_url=amqp_url), loads, stop)
+    consumer.start()
+    try:
+        start_worker("w1")
+        wait_for_workers(amqp_url, 1)
+        jpegs = {
+            camera: jpeg for camera, jpeg in camera_jpegs(faces_dir).items() if camera in ("cam-1", "cam-6")
+        }
+
+        def reported() -> bool:
+            rows = {row["camera_id"]: row for row in loads.snapshot()}
+            return set(rows) == {"cam-1", "cam-6"} and all(
+                row["processed_per_s"] > 0 for row in rows.values()
+            )
+
+        with Feeder(amqp_url, jpegs, fps=2):
+            wait_until(reported, 60, "load reports of both cameras on the dashboard")
+        for row in loads.snapshot():
+            assert row["workers"] == ["w1"]
+            assert row["offered_per_s"] >= row["processed_per_s"] > 0
+    finally:
+        stop.set()
+        consumer.thread.join(timeout=10)
