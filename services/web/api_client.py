@@ -288,3 +288,19 @@ class ApiClient:
     def session_csv(self, session_id: int) -> Download:
         response = self._request("GET", f"/sessions/{session_id}/attendance.csv")
         return Download(response.content, _filename(response, f"session-{session_id}-attendance.csv"))
+
+    # The review queue (docs/api-contract.md, "Review queue")
+
+    def review_items(
+        self, session_id: int, state: str = "open", page: int = 1, page_size: int = 100
+    ) -> dict[str, Any]:
+        params = {"state": state, "page": page, "page_size": page_size}
+        return dict(self._json("GET", f"/sessions/{session_id}/review", params=params))
+
+    def review_crop(self, crop_id: int) -> bytes:
+        """A face crop's JPEG (GET /review/crops/{id}); the API checks who may see its session."""
+        return self._request("GET", f"/review/crops/{crop_id}").content
+
+    def review_action(self, item_id: int, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /review/items/{id}/assign|dismiss|undo."""
+        return dict(self._json("POST", f"/review/items/{item_id}/{action}", json=body))
