@@ -22,6 +22,7 @@ from services.web.context import EXTENSION, WebContext
 from services.web.hub import LiveHub
 from services.web.live_pages import bp as live_bp
 from services.web.live_preview import PreviewStore
+from services.web.report_pages import bp as reports_bp
 from services.web.review_pages import bp as review_bp
 from services.web.session_pages import bp as sessions_bp
 from services.web.settings import WebSettings
@@ -86,6 +87,7 @@ def create_app(
     app.register_blueprint(students_bp)
     app.register_blueprint(sessions_bp)
     app.register_blueprint(review_bp)
+    app.register_blueprint(reports_bp)
     app.register_blueprint(admin_bp)
     _register_errors(app)
     app.after_request(_security_headers)
