@@ -215,6 +215,43 @@ class ApiClient:
     def set_course_teachers(self, course_id: int, user_ids: Sequence[int]) -> dict[str, Any]:
         return dict(self._json("PUT", f"/courses/{course_id}/teachers", json={"user_ids": list(user_ids)}))
 
+    def create_course(self, code: str, name: str) -> dict[str, Any]:
+        return dict(self._json("POST", "/courses", json={"code": code, "name": name}))
+
+    def set_roster(self, course_id: int, student_ids: Sequence[int]) -> dict[str, Any]:
+        return dict(
+            self._json("PUT", f"/courses/{course_id}/students", json={"student_ids": list(student_ids)})
+        )
+
+    # Timetable
+
+    def terms(self) -> list[dict[str, Any]]:
+        return list(self._json("GET", "/terms"))
+
+    def create_term(self, name: str, first_day: str, last_day: str) -> dict[str, Any]:
+        return dict(
+            self._json("POST", "/terms", json={"name": name, "first_day": first_day, "last_day": last_day})
+        )
+
+    def holidays(self) -> list[dict[str, Any]]:
+        return list(self._json("GET", "/holidays"))
+
+    def create_holiday(self, name: str, first_day: str, last_day: str) -> dict[str, Any]:
+        body = {"name": name, "first_day": first_day, "last_day": last_day}
+        return dict(self._json("POST", "/holidays", json=body))
+
+    def delete_holiday(self, holiday_id: int) -> None:
+        self._request("DELETE", f"/holidays/{holiday_id}")
+
+    def slots(self, course_id: int) -> list[dict[str, Any]]:
+        return list(self._json("GET", f"/courses/{course_id}/slots"))
+
+    def create_slot(self, course_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(self._json("POST", f"/courses/{course_id}/slots", json=body))
+
+    def delete_slot(self, course_id: int, slot_id: int) -> None:
+        self._request("DELETE", f"/courses/{course_id}/slots/{slot_id}")
+
     # Health, cameras
 
     def health(self) -> dict[str, Any]:

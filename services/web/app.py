@@ -27,6 +27,7 @@ from services.web.review_pages import bp as review_bp
 from services.web.session_pages import bp as sessions_bp
 from services.web.settings import WebSettings
 from services.web.student_pages import bp as students_bp
+from services.web.timetable_pages import bp as timetable_bp
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ def create_app(
     app.register_blueprint(sessions_bp)
     app.register_blueprint(review_bp)
     app.register_blueprint(reports_bp)
+    app.register_blueprint(timetable_bp)
     app.register_blueprint(admin_bp)
     _register_errors(app)
     app.after_request(_security_headers)
