@@ -3,7 +3,7 @@ per session, the students below the threshold, its server-drawn chart), chosen f
 picker reached through the navigation; its CSV downloaded through the dashboard with a
 formula-looking name made safe; a teacher of another course refused with the API's reason.
 
-A term is inserted with SQL (there is no terms API yet); sessions are one-off ones in the
+A term is inserted with SQL (as the API's report tests do); sessions are one-off ones in the
 past days; statuses are set by a person through PUT /sessions/{id}/attendance/{student}."""
 
 import csv
