@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from services.web import report_chart, report_views, views
@@ -38,6 +38,14 @@ def _csv(download: Download) -> Response:
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{download.filename}"'},
     )
+
+
+def _refused_as_json(error: ApiRefusedError) -> ResponseReturnValue:
+    """An image's or a CSV's refusal for a wrong input: the API's reason and status, as JSON (the
+    app's own handler already answers 403 and 404 so; any other is the API's fault, a 502)."""
+    if error.status != 422:
+        raise error
+    return jsonify(detail=error.detail), 422
 
 
 def _asked(call: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any] | None, str, int]:
@@ -111,9 +119,14 @@ def course(course_id: int, term_id: int) -> ResponseReturnValue:
 
 
 @bp.get("/courses/<int:course_id>/terms/<int:term_id>/chart.svg")
-def course_chart(course_id: int, term_id: int) -> Response:
-    threshold, _ = _threshold()
-    report = user_api().course_report(course_id, term_id, threshold)
+def course_chart(course_id: int, term_id: int) -> ResponseReturnValue:
+    threshold, error = _threshold()
+    if error:
+        return jsonify(detail=error), 422
+    try:
+        report = user_api().course_report(course_id, term_id, threshold)
+    except ApiRefusedError as refused:
+        return _refused_as_json(refused)
     tz = web().settings.tz
     svg = report_chart.session_rates_svg(
         report_views.chart_title(report),
@@ -124,9 +137,14 @@ def course_chart(course_id: int, term_id: int) -> Response:
 
 
 @bp.get("/courses/<int:course_id>/terms/<int:term_id>.csv")
-def course_csv(course_id: int, term_id: int) -> Response:
-    threshold, _ = _threshold()
-    return _csv(user_api().course_report_csv(course_id, term_id, threshold))
+def course_csv(course_id: int, term_id: int) -> ResponseReturnValue:
+    threshold, error = _threshold()
+    if error:
+        return jsonify(detail=error), 422
+    try:
+        return _csv(user_api().course_report_csv(course_id, term_id, threshold))
+    except ApiRefusedError as refused:
+        return _refused_as_json(refused)
 
 
 # ---- a session's roll ----
@@ -176,6 +194,11 @@ def student(student_id: int) -> ResponseReturnValue:
 
 
 @bp.get("/students/<int:student_id>.csv")
-def student_csv(student_id: int) -> Response:
-    _, sent, _ = _range()
-    return _csv(user_api().student_report_csv(student_id, **sent))
+def student_csv(student_id: int) -> ResponseReturnValue:
+    _, sent, error = _range()
+    if error:
+        return jsonify(detail=error), 422
+    try:
+        return _csv(user_api().student_report_csv(student_id, **sent))
+    except ApiRefusedError as refused:
+        return _refused_as_json(refused)

@@ -98,10 +98,14 @@ def course_report(report: Mapping[str, Any], tz: ZoneInfo) -> dict[str, Any]:
         }
 
     course, term = report.get("course", {}), report.get("term", {})
+    threshold = float(report.get("threshold_percent", 0))
+    for column in sessions:  # a session the roster attended less than the threshold
+        rate = column["counts"]["rate"]
+        column["below"] = rate is not None and rate * 100 < threshold
     return {
         "course": {**course, "label": course_label(course)},
         "term": term,
-        "threshold": float(report.get("threshold_percent", 0)),
+        "threshold": threshold,
         "counts": counts_view(report.get("counts")),
         "sessions": sessions,
         "students": [row(entry) for entry in report.get("students", [])],

@@ -185,3 +185,17 @@ def test_a_students_report_over_days_and_the_apis_refusals() -> None:
     assert malformed.status_code == 422 and "Not a day" in malformed.get_data(as_text=True)
     assert len(api.calls("GET", "/reports/students/1")) == 2  # the malformed day was not sent
     assert 'href="/reports/students/1"' in client.get("/students/1").get_data(as_text=True)
+
+
+def test_the_chart_and_csvs_answer_a_wrong_input_with_422_and_why() -> None:
+    refusing = report_api(lambda r, user: httpx.Response(422, json={"detail": "threshold: at most 100"}))
+    refusing.routes[("GET", f"{REPORT_PATH}.csv")] = refusing.routes[("GET", REPORT_PATH)]
+    client = signed_in_client(make_app(refusing), "admin")
+    for url in (f"{REPORT_PATH}/chart.svg?threshold=150", f"{REPORT_PATH}.csv?threshold=150"):
+        answer = client.get(url)
+        assert (answer.status_code, answer.get_json()) == (422, {"detail": "threshold: at most 100"})
+    asked = len(refusing.requests)
+    for url in (f"{REPORT_PATH}/chart.svg?threshold=many", "/reports/students/1.csv?end=soon"):
+        answer = client.get(url)
+        assert answer.status_code == 422 and answer.get_json()["detail"].startswith("Not a")
+    assert len(refusing.requests) == asked  # never sent on
