@@ -26,6 +26,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "students.enroll": frozenset({"admin", "teacher"}),  # photos of students on their courses
     "students.delete": frozenset({"admin"}),  # erasure
     "attendance.correct": frozenset({"admin", "teacher"}),  # statuses of their courses' sessions
+    "timetable.manage": frozenset({"admin"}),  # courses, rosters, terms, holidays, weekly slots
     "admin": frozenset({"admin"}),  # users, API tokens, course teachers, the audit log
 }
 
