@@ -199,3 +199,9 @@ def test_the_chart_and_csvs_answer_a_wrong_input_with_422_and_why() -> None:
         answer = client.get(url)
         assert answer.status_code == 422 and answer.get_json()["detail"].startswith("Not a")
     assert len(refusing.requests) == asked  # never sent on
+
+
+def test_without_terms_the_picker_says_where_they_come_from() -> None:
+    api = FakeApi({("GET", "/courses"): ok([COURSE]), ("GET", "/reports/terms"): ok([])})
+    html = signed_in_client(make_app(api), "viewer").get("/reports").get_data(as_text=True)
+    assert "No terms yet" in html and 'href="/timetable/terms"' in html
