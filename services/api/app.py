@@ -27,6 +27,7 @@ from services.api.routers import (
     review,
     sessions,
     students,
+    timetable,
     tokens,
     users,
 )
@@ -55,6 +56,10 @@ TAGS = [
     {"name": "cameras", "description": "Cameras seen by the system"},
     {"name": "courses", "description": "Courses and their rosters (who is expected)"},
     {"name": "sessions", "description": "Class sessions, scheduled or the default of each day"},
+    {
+        "name": "timetable",
+        "description": "Terms, holidays and each course's weekly slots, which make its sessions",
+    },
     {"name": "attendance", "description": "Who was seen when, and CSV exports"},
     {"name": "reports", "description": "Attendance reports of a session, a student, a course over a term"},
     {"name": "health", "description": "Is the API up and connected"},
@@ -70,6 +75,7 @@ ROUTERS = (
     cameras,
     courses,
     sessions,
+    timetable,
     attendance,
     reports,
     review,

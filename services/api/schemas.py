@@ -2,7 +2,7 @@
 stored beside them (such as a face encoding) can ever reach a client."""
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
 
 from fastapi import Query
@@ -236,6 +236,63 @@ class SessionOut(ResponseBody):
     starts_at: UtcDateTime
     ends_at: UtcDateTime
     is_default: bool = Field(description="The camera's whole-day session, used when none is scheduled")
+
+
+# Timetable (services/common/timetable.py)
+
+
+def _clock_time(value: object) -> object:
+    # Pydantic would also take a number of seconds since midnight; a time is written HH:MM.
+    if isinstance(value, str) and not re.fullmatch(r"\d{2}:\d{2}(:\d{2})?", value):
+        raise ValueError("a time of day is written HH:MM, e.g. 08:30")
+    if not isinstance(value, str | time):
+        raise ValueError("a time of day is written HH:MM, e.g. 08:30")
+    return value
+
+
+ClockTime = Annotated[
+    time,
+    BeforeValidator(_clock_time),
+    PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str, when_used="json"),
+]
+
+
+class DaySpanIn(RequestBody):
+    name: PersonName
+    first_day: Day
+    last_day: Day = Field(description="Included; the same as first_day for one day")
+
+
+class TermOut(ResponseBody):
+    id: int
+    name: str
+    first_day: date
+    last_day: date
+
+
+class HolidayOut(ResponseBody):
+    id: int
+    name: str
+    first_day: date
+    last_day: date
+
+
+class SlotIn(RequestBody):
+    term_id: Annotated[int, Field(ge=1)]
+    camera_id: CameraId
+    weekday: int = Field(ge=0, le=6, description="0 = Monday ... 6 = Sunday")
+    starts_time: ClockTime = Field(description="The school's local time (TIMEZONE), HH:MM")
+    ends_time: ClockTime
+
+
+class SlotOut(ResponseBody):
+    id: int
+    course_id: int
+    term_id: int
+    camera_id: str
+    weekday: int = Field(description="0 = Monday ... 6 = Sunday")
+    starts_time: ClockTime
+    ends_time: ClockTime
 
 
 # Attendance

@@ -2,14 +2,14 @@
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from services.common.settings import BrokerSettings, DatabaseSettings
+from services.common.settings import BrokerSettings, DatabaseSettings, TimetableSettings
 from services.faces.enrollment import DEFAULT_MIN_FACE_PX
 from services.faces.settings import RecognitionSettings
 
 MB = 1024 * 1024
 
 
-class ApiSettings(RecognitionSettings, BrokerSettings, DatabaseSettings):
+class ApiSettings(RecognitionSettings, BrokerSettings, DatabaseSettings, TimetableSettings):
     api_host: str = "0.0.0.0"  # noqa: S104 - the API serves other containers and machines
     api_port: int = Field(8000, ge=1, le=65535)
     # One enrollment photo; a portrait from a phone is 2-6 MB.

@@ -56,6 +56,13 @@ class DatabaseSettings(BaseSettings):
     )
 
 
+class TimetableSettings(BaseSettings):
+    # Days after today for which a course's weekly slots already have their sessions
+    # (services/common/timetable.py): the API makes them when the timetable changes, the
+    # recorder keeps the window filled as days pass.
+    timetable_days_ahead: int = Field(14, ge=0, le=366)
+
+
 # A parameter whose name contains one of these holds a secret (`pwd`, `Password`, `passwd`,
 # `pass`, `token`, `api_key`, `auth`, `X-Amz-Signature`...): its value is masked.
 _SECRET_NAME = re.compile(r"pass|pwd|token|key|auth|secret|credential|sig", re.IGNORECASE)

@@ -61,6 +61,7 @@ def main() -> None:
         liveness=liveness,
         stop=stop,
         absent_after=timedelta(seconds=settings.recorder_absent_after_s),
+        timetable_days_ahead=settings.timetable_days_ahead,
     )
     recorder.start()
     liveness.loop_alive()  # from now on, the consumer loop must keep going round

@@ -9,9 +9,10 @@ and so does a row whose append failed on a full disk. A row the CSV lacked at st
 (committed just before a crash) was never announced either: it is announced with the first
 message handled, or on the first tick.
 
-On its tick (`tick`, every RECORDER_TICK_S) the recorder decides the absences of the sessions
-that ended, and journals (and announces) the marks and changes others made: people through
-the API, the system's absences. Those are written in their own transactions, so the tick
+On its tick (`tick`, every RECORDER_TICK_S) the recorder makes the timetable's sessions of the
+next days (services/common/timetable.py), decides the absences of the sessions that ended,
+and journals (and announces) the marks and changes others made: people through the API, the
+system's absences. Those are written in their own transactions, so the tick
 looks a little behind its last rows too (RESCAN_ROWS): a transaction that took a lower id but
 committed after a higher one is still journaled.
 
@@ -47,6 +48,8 @@ logger = logging.getLogger(__name__)
 ANNOUNCE_RECOVERED_WITHIN = timedelta(days=1)
 # How far behind its last journaled ids the tick looks again (see the module docstring).
 RESCAN_ROWS = 1000
+# How often the tick makes the timetable's sessions ahead (a new day needs them within this).
+TIMETABLE_EVERY = timedelta(minutes=5)
 
 
 class Guard(Protocol):
@@ -63,11 +66,16 @@ class AttendanceRecorder:
         liveness: Liveness | None = None,
         stop: threading.Event | None = None,
         absent_after: timedelta = timedelta(0),
+        timetable_days_ahead: int = 14,
     ) -> None:
         self.store = store
         self.journal = journal
         # How long after a session's end its absences are decided (sightings in flight arrive first).
         self.absent_after = absent_after
+        # Today's and the next days' sessions of the weekly slots are made on the tick, at most
+        # once a TIMETABLE_EVERY (and at the first tick), so they exist without anyone creating them.
+        self.timetable_days_ahead = timetable_days_ahead
+        self._timetable_due = datetime.min.replace(tzinfo=UTC)
         self.guard = guard  # the single-recorder lock (single.py), checked before each batch
         self.liveness = liveness
         self.stop = stop or threading.Event()
@@ -99,10 +107,15 @@ class AttendanceRecorder:
         self._unannounced = [_announcement(row) for row in recovered if _made_at(row) >= since]
 
     def tick(self) -> list[Outgoing]:
-        """Decide the absences of ended sessions, then journal what the CSV lacks; the
-        announcements of what was journaled (and of rows restored at start)."""
+        """Make the timetable's sessions ahead, decide the absences of ended sessions, then
+        journal what the CSV lacks; the announcements of what was journaled (and of rows
+        restored at start)."""
+        now = datetime.now(UTC)
         try:
-            self.store.decide_absences(datetime.now(UTC), self.absent_after)
+            if now >= self._timetable_due:
+                self.store.make_timetable_sessions(now, self.timetable_days_ahead)
+                self._timetable_due = now + TIMETABLE_EVERY
+            self.store.decide_absences(now, self.absent_after)
         finally:  # even if deciding failed, what others committed is journaled
             written = self._catch_up_csv(rescan=RESCAN_ROWS)
         return [*self._take_unannounced(), *(_announcement(row) for row in written)]

@@ -4,10 +4,10 @@ from pathlib import Path
 
 from pydantic import Field
 
-from services.common.settings import BaseServiceSettings, BrokerSettings, DatabaseSettings
+from services.common.settings import BaseServiceSettings, BrokerSettings, DatabaseSettings, TimetableSettings
 
 
-class RecorderSettings(BaseServiceSettings, BrokerSettings, DatabaseSettings):
+class RecorderSettings(BaseServiceSettings, BrokerSettings, DatabaseSettings, TimetableSettings):
     # The attendance CSV: a header, then one row per mark, in step with MySQL.
     recorder_csv_path: Path = Path("var/attendance.csv")
     # Events committed per transaction: batching is what makes thousands of events/s possible.

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from services.common import timetable
 from services.common.attendance import (
     AttendanceChange,
     AttendanceMark,
@@ -409,6 +410,16 @@ class AttendanceStore:
         )
         assert outcome.change_id is not None  # absent -> present/late is always a change
         return outcome.change_id
+
+    def make_timetable_sessions(self, now: datetime, days_ahead: int) -> int:
+        """The weekly slots' sessions from today to `days_ahead` days on (idempotent: the API
+        makes them too when the timetable changes). How many were created."""
+        first, last = timetable.days_ahead(now, self.tz, days_ahead)
+        with self.engine.begin() as connection:
+            made = timetable.make_sessions(connection, first, last, self.tz)
+        if made:
+            logger.info("timetable: %d session(s) made up to %s", made, last)
+        return made
 
     def decide_absences(self, now: datetime, settle: timedelta) -> int:
         """For every session with a course that ended `settle` ago or more and is not finalized:

@@ -215,6 +215,43 @@ class ApiClient:
     def set_course_teachers(self, course_id: int, user_ids: Sequence[int]) -> dict[str, Any]:
         return dict(self._json("PUT", f"/courses/{course_id}/teachers", json={"user_ids": list(user_ids)}))
 
+    def create_course(self, code: str, name: str) -> dict[str, Any]:
+        return dict(self._json("POST", "/courses", json={"code": code, "name": name}))
+
+    def set_roster(self, course_id: int, student_ids: Sequence[int]) -> dict[str, Any]:
+        return dict(
+            self._json("PUT", f"/courses/{course_id}/students", json={"student_ids": list(student_ids)})
+        )
+
+    # Timetable
+
+    def terms(self) -> list[dict[str, Any]]:
+        return list(self._json("GET", "/terms"))
+
+    def create_term(self, name: str, first_day: str, last_day: str) -> dict[str, Any]:
+        return dict(
+            self._json("POST", "/terms", json={"name": name, "first_day": first_day, "last_day": last_day})
+        )
+
+    def holidays(self) -> list[dict[str, Any]]:
+        return list(self._json("GET", "/holidays"))
+
+    def create_holiday(self, name: str, first_day: str, last_day: str) -> dict[str, Any]:
+        body = {"name": name, "first_day": first_day, "last_day": last_day}
+        return dict(self._json("POST", "/holidays", json=body))
+
+    def delete_holiday(self, holiday_id: int) -> None:
+        self._request("DELETE", f"/holidays/{holiday_id}")
+
+    def slots(self, course_id: int) -> list[dict[str, Any]]:
+        return list(self._json("GET", f"/courses/{course_id}/slots"))
+
+    def create_slot(self, course_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(self._json("POST", f"/courses/{course_id}/slots", json=body))
+
+    def delete_slot(self, course_id: int, slot_id: int) -> None:
+        self._request("DELETE", f"/courses/{course_id}/slots/{slot_id}")
+
     # Health, cameras
 
     def health(self) -> dict[str, Any]:
@@ -317,3 +354,41 @@ class ApiClient:
     def review_action(self, item_id: int, action: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST /review/items/{id}/assign|dismiss|undo."""
         return dict(self._json("POST", f"/review/items/{item_id}/{action}", json=body))
+
+    # Reports (docs/api-contract.md, "Reports"): JSON to show, CSV passed on as it is (its
+    # cells are already made safe for spreadsheets by the API).
+
+    def report_terms(self) -> list[dict[str, Any]]:
+        return list(self._json("GET", "/reports/terms"))
+
+    def course_report(self, course_id: int, term_id: int, threshold: float | None = None) -> dict[str, Any]:
+        params = {} if threshold is None else {"threshold": threshold}
+        return dict(self._json("GET", f"/reports/courses/{course_id}/terms/{term_id}", params=params))
+
+    def course_report_csv(self, course_id: int, term_id: int, threshold: float | None = None) -> Download:
+        params = {} if threshold is None else {"threshold": threshold}
+        path = f"/reports/courses/{course_id}/terms/{term_id}.csv"
+        return self._download(path, params, f"report-course-{course_id}-term-{term_id}.csv")
+
+    def session_report(self, session_id: int) -> dict[str, Any]:
+        return dict(self._json("GET", f"/reports/sessions/{session_id}"))
+
+    def session_report_csv(self, session_id: int) -> Download:
+        return self._download(f"/reports/sessions/{session_id}.csv", {}, f"report-session-{session_id}.csv")
+
+    def student_report(
+        self, student_id: int, start: str | None = None, end: str | None = None
+    ) -> dict[str, Any]:
+        params = {key: value for key, value in (("start", start), ("end", end)) if value}
+        return dict(self._json("GET", f"/reports/students/{student_id}", params=params))
+
+    def student_report_csv(
+        self, student_id: int, start: str | None = None, end: str | None = None
+    ) -> Download:
+        params = {key: value for key, value in (("start", start), ("end", end)) if value}
+        path = f"/reports/students/{student_id}.csv"
+        return self._download(path, params, f"report-student-{student_id}.csv")
+
+    def _download(self, path: str, params: dict[str, Any], default_name: str) -> Download:
+        response = self._request("GET", path, params=params)
+        return Download(response.content, _filename(response, default_name))

@@ -22,10 +22,12 @@ from services.web.context import EXTENSION, WebContext
 from services.web.hub import LiveHub
 from services.web.live_pages import bp as live_bp
 from services.web.live_preview import PreviewStore
+from services.web.report_pages import bp as reports_bp
 from services.web.review_pages import bp as review_bp
 from services.web.session_pages import bp as sessions_bp
 from services.web.settings import WebSettings
 from services.web.student_pages import bp as students_bp
+from services.web.timetable_pages import bp as timetable_bp
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +88,8 @@ def create_app(
     app.register_blueprint(students_bp)
     app.register_blueprint(sessions_bp)
     app.register_blueprint(review_bp)
+    app.register_blueprint(reports_bp)
+    app.register_blueprint(timetable_bp)
     app.register_blueprint(admin_bp)
     _register_errors(app)
     app.after_request(_security_headers)

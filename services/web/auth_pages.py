@@ -33,7 +33,7 @@ def machine_url() -> bool:
     """A URL read by scripts, the event stream, an image or a download, not shown as a page."""
     path = request.path
     return (
-        path.endswith((".json", ".csv", ".jpg"))
+        path.endswith((".json", ".csv", ".jpg", ".svg"))
         or path in ("/events", "/health")
         or "text/event-stream" in request.headers.get("Accept", "")
     )

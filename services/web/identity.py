@@ -27,6 +27,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "students.consent": frozenset({"admin", "teacher"}),  # record or withdraw it, the same students
     "students.delete": frozenset({"admin"}),  # erasure
     "attendance.correct": frozenset({"admin", "teacher"}),  # statuses of their courses' sessions
+    "timetable.manage": frozenset({"admin"}),  # courses, rosters, terms, holidays, weekly slots
     "admin": frozenset({"admin"}),  # users, API tokens, course teachers, the audit log
 }
 

@@ -84,7 +84,11 @@ def test_the_walk_covers_the_whole_dashboard(app_and_api: tuple[Flask, Answering
     walked = {rule for _, rule in rules(app)}
     # A sample of what must be there: if a blueprint went missing, the walk would prove little.
     for rule in ("/", "/events", "/students", "/students/<int:student_id>/delete", "/sessions/<int:session_id>/state.json",
-                 "/sessions/<int:session_id>/attendance.csv", "/admin/users", "/admin/tokens", "/admin/audit", "/logout"):  # fmt: skip
+                 "/sessions/<int:session_id>/attendance.csv", "/admin/users", "/admin/tokens", "/admin/audit", "/logout",
+                 "/reports", "/reports/courses/<int:course_id>/terms/<int:term_id>",
+                 "/reports/courses/<int:course_id>/terms/<int:term_id>/chart.svg",
+                 "/reports/courses/<int:course_id>/terms/<int:term_id>.csv", "/reports/sessions/<int:session_id>.csv",
+                 "/reports/students/<int:student_id>", "/reports/students/<int:student_id>.csv"):  # fmt: skip
         assert rule in walked
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from services.api.reports.rates import NOT_SEEN, SessionState, Tally, is_below, session_state, tally
 from services.common.attendance import as_utc, to_db
 from services.common.sessions import SESSION_COLUMNS, ClassSession, default_session_span, session_from_row
+from services.common.timetable import Term
 
 
 @dataclass(frozen=True)
@@ -24,14 +25,6 @@ class CourseRef:
     id: int
     code: str
     name: str
-
-
-@dataclass(frozen=True)
-class Term:
-    id: int
-    name: str
-    first_day: date
-    last_day: date
 
 
 @dataclass(frozen=True)
@@ -132,21 +125,6 @@ def get_course_ref(connection: Connection, course_id: int) -> CourseRef | None:
         sa.text("SELECT id, code, name FROM courses WHERE id = :id"), {"id": course_id}
     ).first()
     return CourseRef(int(row.id), row.code, row.name) if row else None
-
-
-def get_term(connection: Connection, term_id: int) -> Term | None:
-    row = connection.execute(
-        sa.text("SELECT id, name, first_day, last_day FROM terms WHERE id = :id"), {"id": term_id}
-    ).first()
-    return Term(int(row.id), row.name, row.first_day, row.last_day) if row else None
-
-
-def list_terms(connection: Connection) -> list[Term]:
-    """Every term, the latest first (the report pages' choice)."""
-    rows = connection.execute(
-        sa.text("SELECT id, name, first_day, last_day FROM terms ORDER BY first_day DESC, id")
-    )
-    return [Term(int(r.id), r.name, r.first_day, r.last_day) for r in rows]
 
 
 def _expanding(query: str, *names: str) -> sa.TextClause:

@@ -12,10 +12,9 @@ from services.api.reports.queries import (
     SessionReport,
     StudentRef,
     StudentReport,
-    Term,
 )
 from services.api.reports.rates import Tally
-from services.api.schemas import SessionOut, UtcDateTime
+from services.api.schemas import SessionOut, TermOut, UtcDateTime
 
 Status = Literal["present", "late", "absent", "excused", "not_seen"]
 State = Literal["scheduled", "running", "ended"]
@@ -71,17 +70,6 @@ class StudentRefOut(BaseModel):
     @classmethod
     def of(cls, student: StudentRef) -> "StudentRefOut":
         return cls(id=student.id, student_number=student.student_number, name=student.name)
-
-
-class TermOut(BaseModel):
-    id: int
-    name: str
-    first_day: date
-    last_day: date
-
-    @classmethod
-    def of(cls, term: Term) -> "TermOut":
-        return cls(id=term.id, name=term.name, first_day=term.first_day, last_day=term.last_day)
 
 
 class MarkDetails(BaseModel):
@@ -228,7 +216,7 @@ class CourseReportOut(BaseModel):
         below = sorted((row for row in rows if row.below_threshold), key=lambda row: row.counts.rate or 0.0)
         return cls(
             course=CourseRefOut.of(report.course),
-            term=TermOut.of(report.term),
+            term=TermOut.model_validate(report.term),
             threshold_percent=report.threshold_percent,
             counts=CountsOut.of(report.tally),
             sessions=[

@@ -23,14 +23,13 @@ from services.api.reports.queries import (
     course_report,
     get_course_ref,
     get_student_ref,
-    get_term,
-    list_terms,
     session_report,
     student_report,
 )
-from services.api.reports.schemas import CourseReportOut, SessionReportOut, StudentReportOut, TermOut
-from services.api.schemas import Day, ErrorOut, Responses
+from services.api.reports.schemas import CourseReportOut, SessionReportOut, StudentReportOut
+from services.api.schemas import Day, ErrorOut, Responses, TermOut
 from services.common.sessions import get_session, local_day
+from services.common.timetable import get_term, list_terms
 
 router = APIRouter(prefix="/reports", tags=["reports"], responses=AUTH_RESPONSES)
 
@@ -269,4 +268,4 @@ def course_report_json(
 )
 def terms(_principal: CurrentUser, context: Context) -> list[TermOut]:
     with context.engine.connect() as connection:
-        return [TermOut.of(term) for term in list_terms(connection)]
+        return [TermOut.model_validate(term) for term in list_terms(connection)]

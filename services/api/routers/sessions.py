@@ -12,7 +12,7 @@ from services.api.accounts.scope import check_session, visible_sessions
 from services.api.context import Context
 from services.api.errors import ApiError, not_found
 from services.api.queries.courses import get_course
-from services.api.queries.sessions import create_session
+from services.api.queries.sessions import create_session, overlapping_session
 from services.api.schemas import DayQuery, ErrorOut, SessionIn, SessionOut
 from services.common.sessions import current_sessions, get_session, local_day, sessions_of_day
 from services.common.settings import CAMERA_ID_PATTERN
@@ -55,7 +55,10 @@ def running_sessions(principal: CurrentUser, context: Context) -> list[SessionOu
     status_code=201,
     response_model=SessionOut,
     summary="Schedule a session (an unknown camera is created)",
-    responses={422: {"model": ErrorOut, "description": "ends_at not after starts_at, or unknown course"}},
+    responses={
+        409: {"model": ErrorOut, "description": "Another scheduled session holds the camera then"},
+        422: {"model": ErrorOut, "description": "ends_at not after starts_at, or unknown course"},
+    },
 )
 def add_session(body: SessionIn, admin: Admin, context: Context) -> SessionOut:
     if body.ends_at <= body.starts_at:
@@ -66,6 +69,13 @@ def add_session(body: SessionIn, admin: Admin, context: Context) -> SessionOut:
     with context.engine.begin() as connection:
         if body.course_id is not None and get_course(connection, body.course_id) is None:
             raise ApiError(422, f"course {body.course_id} does not exist")
+        clash = overlapping_session(connection, body.camera_id, body.starts_at, body.ends_at)
+        if clash is not None:
+            raise ApiError(
+                409,
+                f"camera {body.camera_id} already has session {clash.id} ({clash.name}) "
+                f"from {clash.starts_at.isoformat()} to {clash.ends_at.isoformat()}",
+            )
         session = create_session(
             connection,
             name=body.name,
