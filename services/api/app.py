@@ -14,6 +14,7 @@ from services.api.accounts.ratelimit import LoginLimiter
 from services.api.context import ApiContext
 from services.api.errors import install_error_handlers
 from services.api.gallery_broadcast import GalleryAnnouncer
+from services.api.imports.runner import ImportRunner
 from services.api.limits import RequestSizeLimit
 from services.api.photos import PhotoChecker
 from services.api.routers import (
@@ -23,6 +24,7 @@ from services.api.routers import (
     cameras,
     courses,
     health,
+    imports,
     reports,
     review,
     sessions,
@@ -68,6 +70,7 @@ TAGS = [
     {"name": "tokens", "description": "API tokens for programs (admins only)"},
     {"name": "audit", "description": "Who created, changed, exported or erased what (admins only)"},
     {"name": "review", "description": "Faces the system would not name, or was unsure of, to decide"},
+    {"name": "imports", "description": "Roster imports: a CSV and a ZIP of photos, previewed, then applied"},
 ]
 
 ROUTERS = (
@@ -79,6 +82,7 @@ ROUTERS = (
     attendance,
     reports,
     review,
+    imports,
     health,
     auth,
     users,
@@ -139,21 +143,26 @@ def _openapi_document(app: FastAPI) -> dict[str, Any]:
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or ApiSettings()
+    # Requests run on a thread pool; a few connections suffice, the overflow absorbs bursts.
+    engine = create_engine(settings, pool_size=5)
+    photos = PhotoChecker(
+        settings.api_max_photo_bytes, settings.api_min_face_px, settings.recognizer_encode_jitters
+    )
+    gallery = GalleryAnnouncer(settings)
     context = ApiContext(
         settings=settings,
-        # Requests run on a thread pool; a few connections suffice, the overflow absorbs bursts.
-        engine=create_engine(settings, pool_size=5),
-        photos=PhotoChecker(
-            settings.api_max_photo_bytes, settings.api_min_face_px, settings.recognizer_encode_jitters
-        ),
-        gallery=GalleryAnnouncer(settings),
+        engine=engine,
+        photos=photos,
+        gallery=gallery,
         login_limiter=LoginLimiter(settings.api_login_attempts, settings.api_login_window_s),
+        imports=ImportRunner(engine, photos, gallery),
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         logger.info("API ready")
         yield
+        await context.imports.close()  # running imports are recorded as interrupted
         context.gallery.close()
         context.engine.dispose()
         logger.info("API stopped")
@@ -167,7 +176,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     app.state.context = context
     install_error_handlers(app)
-    app.add_middleware(RequestSizeLimit, max_bytes=settings.api_max_request_bytes)
+    app.add_middleware(
+        RequestSizeLimit,
+        max_bytes=settings.api_max_request_bytes,
+        # A roster's ZIP holds a whole class's photos.
+        overrides={("POST", "/imports"): settings.api_import_max_request_bytes},
+    )
     # Outermost: no anonymous request reaches routing, body parsing or the size check.
     app.add_middleware(Authentication, engine=context.engine)
     for module in ROUTERS:

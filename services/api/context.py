@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 
 from services.api.accounts.ratelimit import LoginLimiter
 from services.api.gallery_broadcast import GalleryAnnouncer
+from services.api.imports.runner import ImportRunner
 from services.api.photos import PhotoChecker
 from services.api.settings import ApiSettings
 
@@ -19,6 +20,7 @@ class ApiContext:
     photos: PhotoChecker
     gallery: GalleryAnnouncer
     login_limiter: LoginLimiter
+    imports: ImportRunner
 
 
 def get_context(request: Request) -> ApiContext:

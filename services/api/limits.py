@@ -1,6 +1,7 @@
 """Refuse oversized requests before reading them, so one upload cannot fill memory or disk."""
 
 import logging
+from collections.abc import Mapping
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -29,22 +30,28 @@ class RequestSizeLimit:
     """Pure ASGI middleware: a declared Content-Length over the limit gets 413 before any byte is
     read; a body without one (chunked) is counted as it arrives."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, overrides: Mapping[tuple[str, str], int] | None = None
+    ) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        # (method, path) -> its own limit, for the routes that take large uploads.
+        self.overrides = dict(overrides or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        route = (scope.get("method", ""), scope.get("path", ""))
+        max_bytes = self.overrides.get(route, self.default_max_bytes)
         declared = Headers(scope=scope).get("content-length")
         if declared is not None:
             if not declared.isdigit():
                 await error_response(400, "the Content-Length header is not a number")(scope, receive, send)
                 return
-            if int(declared) > self.max_bytes:
+            if int(declared) > max_bytes:
                 logger.warning("refused a %d-byte request to %s", int(declared), scope.get("path"))
-                detail = too_large_sentence(int(declared), self.max_bytes, "request")
+                detail = too_large_sentence(int(declared), max_bytes, "request")
                 await error_response(413, detail, {"Connection": "close"})(scope, receive, send)
                 return
             await self.app(scope, receive, send)
@@ -57,11 +64,11 @@ class RequestSizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     logger.warning(
                         "refused a chunked request to %s past %d bytes", scope.get("path"), received
                     )
-                    raise RequestTooLargeError(self.max_bytes)
+                    raise RequestTooLargeError(max_bytes)
             return message
 
         await self.app(scope, counting_receive, send)

@@ -17,9 +17,13 @@ import time
 from dataclasses import dataclass
 
 from fastapi import UploadFile
+from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
+from services.api.accounts import audit
+from services.api.accounts.tokens import Principal
 from services.api.limits import too_large_sentence
+from services.common.students import add_face_encoding
 from services.faces.enrollment import (
     EnrollmentPhoto,
     PhotoRejectedError,
@@ -106,3 +110,17 @@ class PhotoChecker:
         except TimeoutError:
             return False
         return True
+
+
+def store_photos(
+    connection: Connection, editor: Principal, student_id: int, photos: list[EnrollmentPhoto]
+) -> int:
+    """Store checked photos of a student whose row the caller locked, with their audit entry, in
+    the caller's transaction (uploads, review crops and roster imports all come through here);
+    how many were new."""
+    stored = sum(add_face_encoding(connection, student_id, photo) for photo in photos)
+    if stored:
+        audit.record(
+            connection, editor, "student.enroll", "student", student_id, detail=f"{stored} photo(s) added"
+        )
+    return stored

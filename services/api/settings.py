@@ -33,6 +33,13 @@ class ApiSettings(RecognitionSettings, BrokerSettings, DatabaseSettings, Timetab
     # A course report lists the students whose attendance rate is under this (percent); a
     # request may ask for another (?threshold=).
     api_report_threshold_percent: float = Field(80.0, ge=0, le=100, allow_inf_nan=False)
+    # Roster imports (POST /imports): the CSV's size and lines (also the files in its ZIP), the
+    # ZIP's photos uncompressed altogether, and the whole upload (instead of
+    # API_MAX_REQUEST_BYTES, which is about photos sent one request at a time).
+    api_import_max_csv_bytes: int = Field(2 * MB, ge=1)
+    api_import_max_rows: int = Field(5000, ge=1, le=100_000)
+    api_import_max_unzipped_mb: int = Field(2048, ge=1)
+    api_import_max_request_bytes: int = Field(512 * MB, ge=1)
     # Seconds a connection has to send a whole request (headers and body), from its opening or
     # its previous response; then it is closed (services/api/__main__.py).
     api_request_timeout_s: float = Field(30.0, ge=1, le=600)

@@ -37,6 +37,13 @@ def routes(client: TestClient) -> list[tuple[str, str]]:
     document = client.app.openapi()  # type: ignore[attr-defined]
     found = [(method, path) for path, item in document["paths"].items() for method in item]
     assert len(found) >= 25, found
+    # A sample of what must be there (admins' roster imports take uploads).
+    for route in (
+        ("post", "/imports"),
+        ("post", "/imports/{import_id}/apply"),
+        ("delete", "/imports/{import_id}"),
+    ):
+        assert route in found, route
     return found
 
 

@@ -16,7 +16,7 @@ from services.api.accounts.tokens import Principal
 from services.api.context import ApiContext, Context
 from services.api.errors import ApiError, not_found
 from services.api.gallery_broadcast import BROADCAST_HEADER, UNCHANGED
-from services.api.photos import OUT_OF_TIME, AcceptedPhoto, RejectedPhoto
+from services.api.photos import OUT_OF_TIME, AcceptedPhoto, RejectedPhoto, store_photos
 from services.api.queries.students import lock_active_student, search_students, update_student
 from services.api.schemas import (
     ConsentIn,
@@ -37,7 +37,6 @@ from services.common.students import (
     Consent,
     ConsentMissingError,
     Erased,
-    add_face_encoding,
     create_student,
     erase_student,
     find_student_by_number,
@@ -327,19 +326,13 @@ def _store(
     context: ApiContext, editor: Principal, student_id: int, accepted: list[AcceptedPhoto]
 ) -> tuple[int, int]:
     """Store the accepted photos; (how many were new, the student's photo count)."""
-    stored = 0
     with context.engine.begin() as connection:
         if not lock_active_student(connection, student_id):
             raise not_found("student", student_id)  # deleted while its photos were analysed
         try:
-            for result in accepted:
-                stored += add_face_encoding(connection, student_id, result.photo)
+            stored = store_photos(connection, editor, student_id, [result.photo for result in accepted])
         except ConsentMissingError as error:  # withdrawn while its photos were analysed
             raise no_consent(student_id) from error
-        if stored:
-            audit.record(
-                connection, editor, "student.enroll", "student", student_id, detail=f"{stored} photo(s) added"
-            )
         student = get_student(connection, student_id)
     assert student is not None
     return stored, student.photo_count
