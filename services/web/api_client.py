@@ -273,8 +273,21 @@ class ApiClient:
     def student(self, student_id: int) -> dict[str, Any]:
         return dict(self._json("GET", f"/students/{student_id}"))
 
-    def create_student(self, student_number: str, name: str) -> dict[str, Any]:
-        return dict(self._json("POST", "/students", json={"student_number": student_number, "name": name}))
+    def create_student(
+        self, student_number: str, name: str, consent: bool = False, consent_note: str = ""
+    ) -> dict[str, Any]:
+        body = {
+            "student_number": student_number,
+            "name": name,
+            "consent": consent,
+            "consent_note": consent_note,
+        }
+        return dict(self._json("POST", "/students", json=body))
+
+    def set_consent(self, student_id: int, given: bool, note: str = "") -> dict[str, Any]:
+        """PUT /students/{id}/consent: record it, or withdraw it (the answer says what was erased)."""
+        body: dict[str, Any] = {"given": given, "note": note} if given else {"given": False}
+        return dict(self._json("PUT", f"/students/{student_id}/consent", json=body))
 
     def delete_student(self, student_id: int) -> None:
         self._request("DELETE", f"/students/{student_id}")

@@ -1,5 +1,5 @@
 """The roster import in Chromium against the real API and MariaDB: a CSV of 30 students on a
-course and a ZIP of their photos (the shared faces, read in place and zipped in a temporary
+course, with their consent to biometric processing, and a ZIP of their photos (the shared faces, read in place and zipped in a temporary
 folder; a person's photos reused under several numbers), of which a photo with no face and a
 group photo are refused with their reasons in the preview; nothing is written until the
 preview is applied; the progress bar follows the job; then the 28 are students, on the course,
@@ -40,7 +40,9 @@ def test_a_roster_of_30_with_photos_is_previewed_applied_and_enrolled(
     photos = class_photos(faces_dir)
     roster = tmp_path / "class.csv"
     # As a spreadsheet saves it: a byte-order mark, ';' between cells, CRLF.
-    lines = ["Student number;Name;Courses"] + [f"{number};Student {number};{code}" for number in numbers]
+    lines = ["Student number;Name;Courses;Consent"] + [
+        f"{number};Student {number};{code};yes" for number in numbers
+    ]
     roster.write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n").encode())
     archive = tmp_path / "photos.zip"
     with zipfile.ZipFile(archive, "w") as file:
