@@ -28,6 +28,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "students.delete": frozenset({"admin"}),  # erasure
     "attendance.correct": frozenset({"admin", "teacher"}),  # statuses of their courses' sessions
     "timetable.manage": frozenset({"admin"}),  # courses, rosters, terms, holidays, weekly slots
+    "students.import": frozenset({"admin"}),  # roster imports: a CSV of students, a ZIP of photos
     "admin": frozenset({"admin"}),  # users, API tokens, course teachers, the audit log
 }
 
