@@ -16,7 +16,7 @@ from harness.servers import frame_consumers, fresh_database, fresh_vhost, remove
 from services.common import topology
 from services.common.db import create_engine
 from services.common.settings import DatabaseSettings
-from services.common.students import add_face_encoding, create_student
+from services.common.students import Consent, add_face_encoding, create_student
 from services.faces.enrollment import analyze_photo, enrollment_analyzer
 
 
@@ -55,7 +55,9 @@ class Stack:
         engine = self.engine()
         for number, photos in people.items():
             with engine.begin() as connection:
-                student = create_student(connection, number, number.replace("_", " ").title())
+                student = create_student(
+                    connection, number, number.replace("_", " ").title(), Consent("bench")
+                )
                 for photo in photos:
                     face = analyze_photo(photo.read_bytes(), analyzer)
                     add_face_encoding(connection, student.id, face)

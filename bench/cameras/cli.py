@@ -38,7 +38,7 @@ from harness.processes import ServiceProcess, wait_until
 from services.common import topology
 from services.common.camera_load import CameraLoadBoard
 from services.common.messages import CameraLoad
-from services.common.students import add_face_encoding, create_student
+from services.common.students import Consent, add_face_encoding, create_student
 from services.faces.enrollment import PhotoRejectedError, analyze_photo, enrollment_analyzer
 
 FPS = 5.0
@@ -85,7 +85,7 @@ def enroll_folder(stack: Stack, folder: Path, min_face_px: int) -> int:
                 continue
         if faces:
             with engine.begin() as connection:
-                student = create_student(connection, student_dir.name, student_dir.name)
+                student = create_student(connection, student_dir.name, student_dir.name, Consent("bench"))
                 for face in faces:
                     add_face_encoding(connection, student.id, face)
             enrolled += 1

@@ -33,7 +33,7 @@ from services.common import topology
 from services.common.attendance import as_utc, fetch_marks
 from services.common.db import create_engine
 from services.common.settings import DatabaseSettings
-from services.common.students import add_face_encoding, create_student
+from services.common.students import Consent, add_face_encoding, create_student
 from services.faces.enrollment import (
     DEFAULT_MIN_FACE_PX,
     EnrollmentPhoto,
@@ -265,7 +265,7 @@ def _prepare(
     ids: dict[str, int] = {}
     with engine.begin() as connection:
         for number, faces in enrollment.faces.items():
-            student = create_student(connection, number, settings.names.get(number, number))
+            student = create_student(connection, number, settings.names.get(number, number), Consent("bench"))
             ids[number] = student.id
             for face in faces:
                 add_face_encoding(connection, student.id, face)

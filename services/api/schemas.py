@@ -21,6 +21,7 @@ from services.api.accounts.users import USERNAME_PATTERN, Role
 from services.common.corrections import MAX_REASON
 from services.common.messages import AttendanceStatus, MarkFields, StatusSource
 from services.common.settings import CAMERA_ID_PATTERN
+from services.common.students import MAX_CONSENT_NOTE
 
 
 def _iso_utc(moment: datetime) -> str:
@@ -100,9 +101,18 @@ class Health(BaseModel):
 # Students
 
 
+ConsentNote = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_CONSENT_NOTE)]
+
+
 class StudentIn(RequestBody):
     student_number: StudentNumber
     name: PersonName
+    consent: bool = Field(
+        False,
+        description="Consent to biometric processing is recorded now, by whoever makes the request; "
+        "without it no photo can be enrolled (PUT /students/{id}/consent records it later)",
+    )
+    consent_note: ConsentNote = Field("", description="e.g. where the consent is (a signed form)")
 
 
 class StudentPatch(RequestBody):
@@ -116,6 +126,32 @@ class StudentOut(ResponseBody):
     name: str
     photo_count: int = Field(description="Enrollment photos (each with one face) on file")
     created_at: UtcDateTime
+    consent_at: UtcDateTime | None = Field(
+        description="When consent to biometric processing was recorded; null: none, and no photo "
+        "can be enrolled (photos enrolled before consent was recorded may remain: photo_count)"
+    )
+    consent_by: str | None = Field(description="Who recorded it, as the audit log names them")
+    consent_note: str
+
+
+class ConsentIn(RequestBody):
+    given: bool = Field(description="true: record consent; false: withdraw it (erases photos and encodings)")
+    note: ConsentNote = Field("", description="With given: where the consent is (e.g. a signed form)")
+
+
+class ErasedOut(BaseModel):
+    photos: int = Field(description="Enrollment photos erased, each with its face encoding")
+    review_crops: int = Field(description="Review-queue face crops of the student erased")
+
+
+class ConsentOut(BaseModel):
+    student: StudentOut
+    action: Literal["given", "withdrawn", "unchanged"] = Field(
+        description="unchanged: consent was already recorded (the first record stands), or there "
+        "was none to withdraw and nothing to erase"
+    )
+    erased: ErasedOut
+    kept: str = Field(description="What a withdrawal keeps, in a sentence")
 
 
 class StudentPage(BaseModel):

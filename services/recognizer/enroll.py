@@ -1,12 +1,17 @@
 """Enroll students from photos, before (or without) the API.
 
-    python -m services.recognizer.enroll --number S001 --name "Ada Lovelace" ada1.jpg ada2.jpg
-    python -m services.recognizer.enroll --folder class_photos/
+    python -m services.recognizer.enroll --number S001 --name "Ada Lovelace" \
+        --consent "signed form, 2026-09-01" ada1.jpg ada2.jpg
+    python -m services.recognizer.enroll --folder class_photos/ --consent "signed forms, term 1"
 
 With --folder, each subfolder is one student: its name is the student number, and the
 student's name is the folder name with `_` as spaces (`ada_lovelace` -> "Ada Lovelace").
 Every photo must show exactly one face; a refused photo is
 reported with the reason and the rest carry on. The recognizers reload their gallery at the end.
+
+No photo is stored for a student without recorded consent to biometric processing. --consent
+NOTE records it (by "command line", with the note) for the students who have none; without
+it, the photos of those students are refused.
 """
 
 import argparse
@@ -21,7 +26,14 @@ from services.common.db import create_engine, wait_for_database
 from services.common.logs import setup_logging
 from services.common.messages import GalleryChanged
 from services.common.settings import BrokerSettings, DatabaseSettings, load_settings
-from services.common.students import add_face_encoding, create_student, find_student_by_number
+from services.common.students import (
+    Consent,
+    ConsentMissingError,
+    add_face_encoding,
+    create_student,
+    find_student_by_number,
+    give_consent,
+)
 from services.common.transport import Outgoing
 from services.faces.enrollment import (
     DEFAULT_MIN_FACE_PX,
@@ -33,6 +45,7 @@ from services.faces.settings import RecognitionSettings
 
 logger = logging.getLogger("services.recognizer.enroll")
 
+CLI_ACTOR = "command line"  # as the audit log names it
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
@@ -62,6 +75,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=int,
         default=DEFAULT_MIN_FACE_PX,
         help=f"refuse faces smaller than this (default {DEFAULT_MIN_FACE_PX})",
+    )
+    parser.add_argument(
+        "--consent",
+        metavar="NOTE",
+        help="record consent to biometric processing for students without it, with this note "
+        "(where the consent is, e.g. a signed form); without it their photos are refused",
     )
     parser.add_argument("--check-config", action="store_true", help="print the settings and exit")
     args = parser.parse_args(argv)
@@ -101,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             record = find_student_by_number(connection, student.number) or create_student(
                 connection, student.number, student.name
             )
+            if args.consent is not None:
+                give_consent(connection, record.id, Consent(CLI_ACTOR, args.consent))
         for path in student.photos:
             done += 1
             try:
@@ -109,8 +130,13 @@ def main(argv: list[str] | None = None) -> int:
                 refused += 1
                 logger.error("[%d/%d] %s: refused: %s", done, total, path, error)
                 continue
-            with engine.begin() as connection:
-                stored = add_face_encoding(connection, record.id, photo)
+            try:
+                with engine.begin() as connection:
+                    stored = add_face_encoding(connection, record.id, photo)
+            except ConsentMissingError as error:
+                refused += 1
+                logger.error("[%d/%d] %s: refused: %s (give --consent)", done, total, path, error)
+                continue
             added += stored
             logger.info(
                 "[%d/%d] %s: %s %s (face %d px)",

@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -273,8 +273,21 @@ class ApiClient:
     def student(self, student_id: int) -> dict[str, Any]:
         return dict(self._json("GET", f"/students/{student_id}"))
 
-    def create_student(self, student_number: str, name: str) -> dict[str, Any]:
-        return dict(self._json("POST", "/students", json={"student_number": student_number, "name": name}))
+    def create_student(
+        self, student_number: str, name: str, consent: bool = False, consent_note: str = ""
+    ) -> dict[str, Any]:
+        body = {
+            "student_number": student_number,
+            "name": name,
+            "consent": consent,
+            "consent_note": consent_note,
+        }
+        return dict(self._json("POST", "/students", json=body))
+
+    def set_consent(self, student_id: int, given: bool, note: str = "") -> dict[str, Any]:
+        """PUT /students/{id}/consent: record it, or withdraw it (the answer says what was erased)."""
+        body: dict[str, Any] = {"given": given, "note": note} if given else {"given": False}
+        return dict(self._json("PUT", f"/students/{student_id}/consent", json=body))
 
     def delete_student(self, student_id: int) -> None:
         self._request("DELETE", f"/students/{student_id}")
@@ -291,6 +304,29 @@ class ApiClient:
             detail, _ = _detail(response)
             raise ApiRefusedError(422, detail, body)
         return PhotoUpload.from_body(body)
+
+    # Roster imports (docs/api-contract.md, "Roster imports")
+
+    def create_import(
+        self, roster: tuple[str, IO[bytes], str], photos: tuple[str, IO[bytes], str] | None
+    ) -> dict[str, Any]:
+        """POST /imports with the CSV and the optional ZIP as (filename, file, content type): the
+        files are streamed from where the upload was spooled, never read whole into memory."""
+        files = [("roster", roster)] + ([("photos", photos)] if photos is not None else [])
+        return dict(self._json("POST", "/imports", files=files))
+
+    def imports(self, limit: int = 20) -> list[dict[str, Any]]:
+        return list(self._json("GET", "/imports", params={"limit": limit}))
+
+    def import_job(self, import_id: int, rows: bool = True) -> dict[str, Any]:
+        params = {"rows": "true" if rows else "false"}
+        return dict(self._json("GET", f"/imports/{import_id}", params=params))
+
+    def apply_import(self, import_id: int) -> dict[str, Any]:
+        return dict(self._json("POST", f"/imports/{import_id}/apply"))
+
+    def discard_import(self, import_id: int) -> None:
+        self._request("DELETE", f"/imports/{import_id}")
 
     def student_attendance(self, student_id: int) -> list[dict[str, Any]]:
         return list(self._json("GET", f"/students/{student_id}/attendance"))

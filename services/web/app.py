@@ -20,6 +20,7 @@ from services.web.auth_pages import bp as auth_bp
 from services.web.camera_loads import CameraLoads
 from services.web.context import EXTENSION, WebContext
 from services.web.hub import LiveHub
+from services.web.import_pages import bp as imports_bp
 from services.web.live_pages import bp as live_bp
 from services.web.live_preview import PreviewStore
 from services.web.report_pages import bp as reports_bp
@@ -90,6 +91,7 @@ def create_app(
     app.register_blueprint(review_bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(timetable_bp)
+    app.register_blueprint(imports_bp)
     app.register_blueprint(admin_bp)
     _register_errors(app)
     app.after_request(_security_headers)

@@ -24,9 +24,11 @@ ROLES = ("admin", "teacher", "viewer")
 PERMISSIONS: dict[str, frozenset[str]] = {
     "students.create": frozenset({"admin"}),
     "students.enroll": frozenset({"admin", "teacher"}),  # photos of students on their courses
+    "students.consent": frozenset({"admin", "teacher"}),  # record or withdraw it, the same students
     "students.delete": frozenset({"admin"}),  # erasure
     "attendance.correct": frozenset({"admin", "teacher"}),  # statuses of their courses' sessions
     "timetable.manage": frozenset({"admin"}),  # courses, rosters, terms, holidays, weekly slots
+    "students.import": frozenset({"admin"}),  # roster imports: a CSV of students, a ZIP of photos
     "admin": frozenset({"admin"}),  # users, API tokens, course teachers, the audit log
 }
 

@@ -7,8 +7,13 @@ cookie; a resubmitted form is harmless (a duplicate number is refused, a photo s
 stored once).
 
 Who may do what (identity.PERMISSIONS): adding and deleting students is an admin's, adding
-photos also a teacher's (for the students on their courses; the API checks which); a viewer
-only reads. The forms a role may not use are not shown, and their URLs answer 403.
+photos and recording or withdrawing consent also a teacher's (for the students on their
+courses; the API checks which); a viewer only reads. The forms a role may not use are not
+shown, and their URLs answer 403.
+
+Consent to biometric processing (README, Security): the add form has a checkbox and a note;
+the student's page shows whether it is recorded (by whom, when), offers the upload only when
+it is, and withdraws it after a confirmation, saying what the API erased and kept.
 """
 
 import logging
@@ -80,9 +85,15 @@ def _student_page(
         }
         for m in reversed(marks)
     ]
+    consent_at = views.local_datetime(student.get("consent_at"), tz)
     return (
         render_template(
-            "student.html", student=student, upload=upload, upload_error=upload_error, history=history
+            "student.html",
+            student=student,
+            consent_at=consent_at,
+            upload=upload,
+            upload_error=upload_error,
+            history=history,
         ),
         status,
     )
@@ -99,13 +110,17 @@ def create() -> ResponseReturnValue:
     form = {
         "student_number": request.form.get("student_number", "").strip(),
         "name": request.form.get("name", "").strip(),
+        "consent": "on" if request.form.get("consent") else "",
+        "consent_note": request.form.get("consent_note", "").strip(),
     }
     if not form["student_number"] or not form["name"]:
         flash("A student needs a number and a name.", "error")
         return _list_page(form, 400)
     photos = _photos(request.files.getlist("photos"))
     try:
-        student = user_api().create_student(form["student_number"], form["name"])
+        student = user_api().create_student(
+            form["student_number"], form["name"], bool(form["consent"]), form["consent_note"]
+        )
     except ApiRefusedError as error:
         if error.status not in (409, 422):
             raise
@@ -147,6 +162,43 @@ def add_photos(student_id: int) -> ResponseReturnValue:
         flash("Choose at least one photo.", "error")
         return _student_page(student_id, status=400)
     return _upload(student_id, photos)
+
+
+@bp.post("/<int:student_id>/consent")
+def consent(student_id: int) -> ResponseReturnValue:
+    """Record consent (given=1, with a note) or withdraw it (given=0, after the page's confirmation)."""
+    identity.require("students.consent")
+    given = request.form.get("given") == "1"
+    note = request.form.get("note", "").strip()
+    if not request.form.get("confirm"):  # both forms have a box to tick: neither is a slip of the mouse
+        flash(
+            "Tick the box to confirm that consent was given."
+            if given
+            else "Tick the box to confirm that the photos and face data are to be erased.",
+            "error",
+        )
+        return _student_page(student_id, status=400)
+    try:
+        answer = user_api().set_consent(student_id, given, note)
+    except ApiRefusedError as error:
+        if error.status != 422:
+            raise
+        flash(f"Consent not changed: {error.detail}", "error")
+        return _student_page(student_id, status=422)
+    erased = answer.get("erased", {})
+    if answer.get("action") == "given":
+        flash("Consent recorded: photos can be enrolled.", "ok")
+    elif answer.get("action") == "withdrawn":
+        flash(
+            f"Consent withdrawn: {erased.get('photos', 0)} photo(s) with their face data and "
+            f"{erased.get('review_crops', 0)} review crop(s) erased; {answer.get('kept', '')}.",
+            "ok",
+        )
+    else:
+        flash(
+            "Nothing changed." if given else "No consent was recorded and there was nothing to erase.", "ok"
+        )
+    return redirect(url_for("students.show", student_id=student_id))
 
 
 @bp.get("/<int:student_id>/delete")

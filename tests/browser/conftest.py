@@ -52,9 +52,11 @@ class Stack:
     # The dashboard reaches RabbitMQ through this, so a test can take the broker away from it alone.
     broker_proxy: FlakyProxy
 
-    def add_student(self, name: str) -> dict[str, Any]:
+    def add_student(self, name: str, consent: bool = True) -> dict[str, Any]:
+        """A student, with consent to biometric processing recorded unless `consent` is False."""
         number = f"T{uuid.uuid4().hex[:8]}"
-        response = self.api.post("/students", json={"student_number": number, "name": name})
+        body = {"student_number": number, "name": name, "consent": consent}
+        response = self.api.post("/students", json=body)
         response.raise_for_status()
         return dict(response.json())
 

@@ -76,6 +76,8 @@ def test_lin_manuel_miranda_is_marked_present_exactly_once_and_nobody_else(
                 number,
                 "--name",
                 name,
+                "--consent",
+                "test: consent form on file",
                 *map(str, photos),
             ],
             cwd=ROOT,

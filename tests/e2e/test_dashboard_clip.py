@@ -80,7 +80,7 @@ def test_enrolled_through_the_api_marked_live_on_the_dashboard_and_in_the_csv(
     api = httpx.Client(base_url=str(system["api"]), timeout=60, headers={"Authorization": f"Bearer {token}"})
     students = {}
     for number, name in CLASS.items():
-        student = api.post("/students", json={"student_number": number, "name": name})
+        student = api.post("/students", json={"student_number": number, "name": name, "consent": True})
         assert student.status_code == 201, student.text
         photo = sorted((faces_dir / "people" / number).glob("*.jpg"))[0]
         upload = api.post(

@@ -28,7 +28,7 @@ from harness.processes import ServiceProcess, wait_until
 from services.common import topology
 from services.common.messages import FrameCaptured, GalleryChanged
 from services.common.settings import BrokerSettings
-from services.common.students import add_face_encoding, create_student
+from services.common.students import Consent, add_face_encoding, create_student
 from services.faces.enrollment import analyze_photo, enrollment_analyzer
 from services.web.camera_loads import CameraLoadConsumer, CameraLoads
 from tests.support.amqp import TestBroker
@@ -62,7 +62,7 @@ def start_worker(
 def enroll(engine: sa.Engine, number: str, photo: Path) -> None:
     analyzed = analyze_photo(photo.read_bytes(), enrollment_analyzer())
     with engine.begin() as connection:
-        student = create_student(connection, number, number)
+        student = create_student(connection, number, number, Consent("test"))
         add_face_encoding(connection, student.id, analyzed)
 
 

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from harness.paths import FACES_DIR
 from services.api.app import create_app
 from services.api.settings import ApiSettings
-from services.common.students import create_student
+from services.common.students import Consent, create_student
 
 pytestmark = [pytest.mark.security, pytest.mark.integration]
 
@@ -99,7 +99,7 @@ def test_a_cross_site_enrollment_upload_without_a_token_is_refused(
 ) -> None:
     # Finding 2: a page on another site posted a face as multipart with the browser; it was enrolled (201).
     with engine.begin() as connection:
-        student = create_student(connection, "S001", "Ada Lovelace")
+        student = create_student(connection, "S001", "Ada Lovelace", Consent("test"))
     photo = (FACES_DIR / "people" / "eric_clapton" / "2.jpg").read_bytes()
     response = app_client.post(
         f"/students/{student.id}/photos",

@@ -88,7 +88,9 @@ def test_the_walk_covers_the_whole_dashboard(app_and_api: tuple[Flask, Answering
                  "/reports", "/reports/courses/<int:course_id>/terms/<int:term_id>",
                  "/reports/courses/<int:course_id>/terms/<int:term_id>/chart.svg",
                  "/reports/courses/<int:course_id>/terms/<int:term_id>.csv", "/reports/sessions/<int:session_id>.csv",
-                 "/reports/students/<int:student_id>", "/reports/students/<int:student_id>.csv"):  # fmt: skip
+                 "/reports/students/<int:student_id>", "/reports/students/<int:student_id>.csv",
+                 "/imports", "/imports/<int:import_id>", "/imports/<int:import_id>/state.json",
+                 "/imports/<int:import_id>/apply", "/imports/<int:import_id>/discard"):  # fmt: skip
         assert rule in walked
 
 

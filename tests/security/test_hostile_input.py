@@ -44,7 +44,7 @@ from services.common.messages import (
     GalleryChanged,
     identity_event_adapter,
 )
-from services.common.students import add_face_encoding, create_student
+from services.common.students import Consent, add_face_encoding, create_student
 from services.common.transport import Delivery
 from services.faces.engine import build_analyzer
 from services.faces.enrollment import EnrollmentPhoto
@@ -327,7 +327,7 @@ def test_finding_16_a_burst_of_gallery_broadcasts_reloads_at_most_twice(
             time.sleep(0.02)
         # The last broadcast announces a real change: it must be honoured, however late it comes.
         with engine.begin() as connection:
-            student = create_student(connection, "S1", "Ada")
+            student = create_student(connection, "S1", "Ada", Consent("test"))
             photo = EnrollmentPhoto(b"jpeg", "0" * 64, BOX, np.full(128, 0.1))
             add_face_encoding(connection, student.id, photo)
         last = time.monotonic()

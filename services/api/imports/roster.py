@@ -29,7 +29,12 @@ COLUMN_NAMES: dict[str, tuple[str, ...]] = {
     "student_number": ("studentnumber", "number", "studentno", "studentid", "matriculation", "id"),
     "name": ("name", "studentname", "fullname"),
     "courses": ("courses", "coursecodes", "course", "coursecode", "codes"),
+    "consent": ("consent", "consentgiven", "biometricconsent", "photoconsent"),
 }
+# A consent cell: yes records consent to biometric processing (README, Security); empty or no
+# records nothing. Anything else is a question for a person, not a guess.
+CONSENT_YES = frozenset({"yes", "y", "true", "1", "x"})
+CONSENT_NO = frozenset({"", "no", "n", "false", "0"})
 DELIMITERS = (",", ";", "\t")
 
 
@@ -44,6 +49,7 @@ class RosterRow:
     name: str
     course_codes: tuple[str, ...]
     problem: str = ""  # set when the line itself is malformed (too many cells, ...)
+    consent: bool = False  # the consent column says yes: applying the row records it
 
 
 @dataclass(frozen=True)
@@ -136,7 +142,12 @@ def _row(line: int, record: list[str], columns: Mapping[str, int], width: int) -
     problem = ""
     if len(record) > width and any(value.strip() for value in record[width:]):
         problem = f"{len(record)} cells, the header has {width} (a delimiter inside a cell needs quotes)"
-    return RosterRow(line, cell("student_number"), cell("name"), codes, problem)
+    consent = cell("consent").casefold()
+    if not problem and consent not in CONSENT_YES | CONSENT_NO:
+        problem = f"consent {cell('consent')[:40]!r}: write yes, or no (or leave it empty)"
+    return RosterRow(
+        line, cell("student_number"), cell("name"), codes, problem, consent=consent in CONSENT_YES
+    )
 
 
 @dataclass(frozen=True)
@@ -145,6 +156,7 @@ class ExistingStudent:
     name: str
     course_codes: frozenset[str]  # casefolded
     photo_count: int
+    has_consent: bool = False
 
 
 @dataclass(frozen=True)
@@ -252,9 +264,20 @@ def _decide(
     has_photos = student is not None and student.photo_count > 0
     if photos is not None and photo is None and not has_photos:
         return _refuse(row, f"photo missing: no {row.student_number}.jpg (or .jpeg, .png) in the ZIP")
+    had_consent = student is not None and student.has_consent
+    if photo is not None and not (row.consent or had_consent):
+        # Refused before the photo is analysed: no face of theirs is even staged.
+        return _refuse(
+            row,
+            f"no consent to biometric processing recorded for {row.student_number}, so {photo} cannot "
+            "be enrolled: write yes in a consent column (or record it on the student's page)",
+        )
     if student is None:
-        return Decision(row, "create", course_codes=codes, photo_name=photo)
+        given = ("consent",) if row.consent else ()
+        return Decision(row, "create", changes=given, course_codes=codes, photo_name=photo)
     changes = []
+    if row.consent and not had_consent:
+        changes.append("consent")
     if student.name != row.name:
         changes.append("name")
     added = [code for code in codes if code.casefold() not in student.course_codes]

@@ -27,6 +27,7 @@ from services.api.imports.archive import ArchiveError, MemberTooLargeError, read
 from services.api.limits import too_large_sentence
 from services.api.photos import AcceptedPhoto, PhotoChecker, store_photos
 from services.common.db import TRANSIENT_DB_ERRORS
+from services.common.students import ConsentMissingError
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +155,11 @@ class ImportRunner:
                     store.record_outcome(connection, job_id, int(row.line), outcome, student_id=student_id)
             except store.RowRefusedError as error:
                 refusal = str(error)
+            except ConsentMissingError:  # withdrawn between the preview and now
+                refusal = (
+                    f"consent to biometric processing for {row.student_number} was withdrawn after the "
+                    "preview: its photo is not enrolled, import the file again"
+                )
             except IntegrityError:  # another request took the number between our check and insert
                 refusal = f"student number {row.student_number} was taken meanwhile: import the file again"
             if refusal:

@@ -27,7 +27,7 @@ class ImportRowOut(BaseModel):
         "nothing, or nothing because of `reason`"
     )
     reason: str = Field(description="Why the row is refused (empty otherwise)")
-    changes: list[str] = Field(description="An update's changes: name, courses +CODE, photo")
+    changes: list[str] = Field(description="What applying it changes: name, courses +CODE, photo, consent")
     student_id: int | None = Field(description="The existing student (an update), or the one created")
     photo: ImportPhotoOut | None
     outcome: Literal["created", "updated", "unchanged", "refused"] | None = Field(

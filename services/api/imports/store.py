@@ -16,7 +16,7 @@ from services.api.imports.roster import Decision, Existing, ExistingStudent
 from services.api.queries.students import lock_active_student, update_student
 from services.common.attendance import as_utc
 from services.common.messages import FaceBox
-from services.common.students import create_student, find_student_by_number
+from services.common.students import Consent, create_student, find_student_by_number, give_consent
 from services.faces.enrollment import EnrollmentPhoto
 
 # A job that says it runs but has not moved for this long lost its process (a restart).
@@ -83,14 +83,14 @@ def existing(connection: Connection) -> Existing:
     students = {}
     for row in connection.execute(
         sa.text(
-            "SELECT s.id, s.student_number, s.name, "
+            "SELECT s.id, s.student_number, s.name, s.consent_at, "
             "(SELECT COUNT(*) FROM face_encodings f WHERE f.student_id = s.id) AS photos "
             "FROM students s WHERE s.deleted_at IS NULL"
         )
     ):
         codes = frozenset(enrolled.get(int(row.id), set()))
         students[str(row.student_number).casefold()] = ExistingStudent(
-            int(row.id), str(row.name), codes, int(row.photos)
+            int(row.id), str(row.name), codes, int(row.photos), has_consent=row.consent_at is not None
         )
     return Existing(students, courses)
 
@@ -131,6 +131,7 @@ def create_job(
             "number": d.row.student_number[:200],
             "name": d.row.name[:300],
             "codes": " ".join(d.course_codes or d.row.course_codes)[:1000],
+            "consent": d.row.consent,
             "student": d.student_id,
             "verdict": d.verdict,
             "reason": d.reason[:500],
@@ -144,8 +145,9 @@ def create_job(
         connection.execute(
             sa.text(
                 "INSERT INTO roster_import_rows (import_id, line, student_number, name, course_codes, "
-                "student_id, verdict, reason, changes, photo_name, photo_state) VALUES (:job, :line, "
-                ":number, :name, :codes, :student, :verdict, :reason, :changes, :photo, :photo_state)"
+                "consent, student_id, verdict, reason, changes, photo_name, photo_state) VALUES (:job, "
+                ":line, :number, :name, :codes, :consent, :student, :verdict, :reason, :changes, :photo, "
+                ":photo_state)"
             ),
             rows,
         )
@@ -257,7 +259,7 @@ def rows_to_apply(connection: Connection, job_id: int, limit: int) -> list[sa.Ro
     return list(
         connection.execute(
             sa.text(
-                "SELECT line, student_number, name, course_codes, student_id, verdict, photo_state, "
+                "SELECT line, student_number, name, course_codes, consent, student_id, verdict, photo_state, "
                 "photo, photo_sha256, encoding, face_top, face_right, face_bottom, face_left "
                 "FROM roster_import_rows WHERE import_id = :job AND verdict <> 'refuse' "
                 "AND outcome IS NULL ORDER BY line LIMIT :limit"
@@ -298,6 +300,7 @@ def apply_row(
             )
         student_id = create_student(connection, number, name).id
         audit.record(connection, principal, "student.create", "student", student_id, detail=source)
+        changed.extend(_record_consent(connection, row, student_id, principal, source))
     else:
         if current is None or current.id != row.student_id or not lock_active_student(connection, current.id):
             raise RowRefusedError(f"student {number} was deleted or renumbered after the preview")
@@ -308,6 +311,7 @@ def apply_row(
                 connection, principal, "student.change", "student", student_id, detail=f"name ({source})"
             )
             changed.append("name")
+        changed.extend(_record_consent(connection, row, student_id, principal, source))
     for code, course_id in course_ids.items():
         added = connection.execute(
             sa.text("INSERT IGNORE INTO course_students (course_id, student_id) VALUES (:course, :student)"),
@@ -327,6 +331,16 @@ def apply_row(
     if row.verdict == "create":
         return student_id, "created", photo
     return student_id, "updated" if changed or photo else "unchanged", photo
+
+
+def _record_consent(
+    connection: Connection, row: sa.Row[Any], student_id: int, principal: Principal, source: str
+) -> list[str]:
+    """The row's consent, recorded by whoever applies the import (before its photo is stored)."""
+    if not row.consent or not give_consent(connection, student_id, Consent(principal.actor, source)):
+        return []
+    audit.record(connection, principal, "student.consent", "student", student_id, detail=f"given ({source})")
+    return ["consent"]
 
 
 def _course_ids(connection: Connection, codes: list[str]) -> dict[str, int]:

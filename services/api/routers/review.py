@@ -33,7 +33,7 @@ from services.api.context import ApiContext, Context
 from services.api.errors import ApiError, not_found
 from services.api.gallery_broadcast import BROADCAST_HEADER, UNCHANGED
 from services.api.queries import review as queries
-from services.api.routers.students import enroll_photo_bytes
+from services.api.routers.students import enroll_photo_bytes, no_consent
 from services.api.schemas import ErrorOut, PhotoUploadOut, RequestBody, ResponseBody, Responses, UtcDateTime
 from services.common import corrections
 from services.common.corrections import Actor
@@ -302,6 +302,9 @@ def _assign(
             raise ApiError(422, f"student {body.student_id} does not exist")
         if not _on_roster(connection, session, body.student_id):
             raise ApiError(409, f"student {body.student_id} is not on the roster of this session's course")
+        if body.enroll and student.consent_at is None:
+            # Refused before anything is marked, so the item stays open for an answer without enrollment.
+            raise no_consent(body.student_id)
         reason = body.reason or "review queue: identified from the face crops"
         marks = []
         wrong = _marked_student(connection, item.attendance_id) if item.attendance_id else None
@@ -351,7 +354,11 @@ def _on_roster(connection: Connection, session: ClassSession, student_id: int) -
     summary='"This is <student>": mark them, optionally enrolling the best crop',
     responses={
         **ITEM_NOT_FOUND,
-        **CONFLICT,
+        409: {
+            "model": ErrorOut,
+            "description": CONFLICT[409]["description"] + "; enroll for a student without recorded "
+            "consent (nothing is marked then), or no crop left to enroll",
+        },
         200: {"description": "Assigned", "headers": {BROADCAST_HEADER: {"schema": {"type": "string"}}}},
         422: {"model": ErrorOut, "description": "A body that does not fit, or a student that does not exist"},
     },

@@ -19,6 +19,9 @@ from services.api.gallery_broadcast import BROADCAST_HEADER, UNCHANGED
 from services.api.photos import OUT_OF_TIME, AcceptedPhoto, RejectedPhoto, store_photos
 from services.api.queries.students import lock_active_student, search_students, update_student
 from services.api.schemas import (
+    ConsentIn,
+    ConsentOut,
+    ErasedOut,
     ErrorOut,
     PhotoAccepted,
     PhotoRefusedOut,
@@ -31,10 +34,15 @@ from services.api.schemas import (
     StudentPatch,
 )
 from services.common.students import (
+    Consent,
+    ConsentMissingError,
+    Erased,
     create_student,
     erase_student,
     find_student_by_number,
     get_student,
+    give_consent,
+    withdraw_consent,
 )
 
 logger = logging.getLogger(__name__)
@@ -46,6 +54,14 @@ Editor = Annotated[Principal, Depends(require("admin", "teacher"))]
 
 NOT_FOUND: Responses = {404: {"model": ErrorOut, "description": "No such student"}}
 CONFLICT: Responses = {409: {"model": ErrorOut, "description": "Another student has this number"}}
+NO_CONSENT: Responses = {
+    409: {"model": ErrorOut, "description": "The student has no recorded consent: nothing was enrolled"}
+}
+# What withdrawing consent leaves in place, told in every answer so nobody has to guess.
+KEPT = (
+    "kept: the student, their course rosters, their attendance and its CSV journal, and review "
+    "items without their crops; sightings naming them go with the retention purge"
+)
 # Told in a header, so a client knows whether the recognizers reload now or at their reconnect.
 BROADCAST_DOC: dict[str, Any] = {
     BROADCAST_HEADER: {
@@ -72,8 +88,11 @@ def add_student(body: StudentIn, admin: Admin, context: Context) -> StudentOut:
         with context.engine.begin() as connection:
             if find_student_by_number(connection, body.student_number) is not None:
                 raise _taken(body.student_number)
-            student = create_student(connection, body.student_number, body.name)
+            consent = Consent(admin.actor, body.consent_note) if body.consent else None
+            student = create_student(connection, body.student_number, body.name, consent)
             audit.record(connection, admin, "student.create", "student", student.id)
+            if consent is not None:
+                audit.record(connection, admin, "student.consent", "student", student.id, detail="given")
     except IntegrityError as error:  # a concurrent insert won the race
         raise _taken(body.student_number) from error
     logger.info("student %d created", student.id)
@@ -129,6 +148,48 @@ def edit_student(student_id: int, body: StudentPatch, editor: Editor, context: C
     return StudentOut.model_validate(student)
 
 
+@router.put(
+    "/{student_id}/consent",
+    response_model=ConsentOut,
+    summary="Record or withdraw a student's consent to biometric processing",
+    description="given: true records consent now (who: the caller), so photos may be enrolled; "
+    "again changes nothing. given: false withdraws it: the student's enrollment photos, face "
+    "encodings and review-queue crops are erased at once and the recognizers told to reload "
+    "(also for photos enrolled before consent was recorded); the answer says what was erased and "
+    "what was kept.",
+    responses={**NOT_FOUND, 200: {"description": "Recorded or withdrawn", "headers": BROADCAST_DOC}},
+)
+def set_consent(student_id: int, body: ConsentIn, editor: Editor, context: Context) -> JSONResponse:
+    erased = Erased(photos=0, review_crops=0)
+    with context.engine.begin() as connection:
+        if get_student(connection, student_id) is None:
+            raise not_found("student", student_id)
+        check_student(connection, editor, student_id)
+        if body.given:
+            changed = give_consent(connection, student_id, Consent(editor.actor, body.note))
+            detail = "given"
+        else:
+            had_consent, erased = withdraw_consent(connection, student_id)
+            changed = had_consent or bool(erased.photos or erased.review_crops)
+            detail = f"withdrawn: {erased.photos} photo(s) and {erased.review_crops} review crop(s) erased"
+        if changed:
+            audit.record(connection, editor, "student.consent", "student", student_id, detail=detail)
+        student = get_student(connection, student_id)
+    assert student is not None
+    broadcast = UNCHANGED
+    if erased.photos:
+        logger.info("student %d: consent withdrawn, %d photo(s) erased", student_id, erased.photos)
+        broadcast = context.gallery.announce(f"student {student_id} withdrew consent", student_id)
+    action = "unchanged" if not changed else "given" if body.given else "withdrawn"
+    out = ConsentOut(
+        student=StudentOut.model_validate(student),
+        action=action,
+        erased=ErasedOut(photos=erased.photos, review_crops=erased.review_crops),
+        kept=KEPT,
+    )
+    return JSONResponse(out.model_dump(mode="json"), headers={BROADCAST_HEADER: broadcast})
+
+
 @router.delete(
     "/{student_id}",
     status_code=204,
@@ -155,13 +216,15 @@ def delete_student(student_id: int, admin: Admin, context: Context) -> Response:
     status_code=201,
     response_model=PhotoUploadOut,
     summary="Enroll photos of a student (each must show exactly one face)",
-    description="Every photo is checked with the recognizers' own detector and encoder. Accepted "
+    description="Only for a student with recorded consent (409 otherwise, before any photo is "
+    "read). Every photo is checked with the recognizers' own detector and encoder. Accepted "
     "photos are kept even when others are refused; the answer is then 422 with the reasons. At "
     "most API_MAX_PHOTOS_PER_REQUEST photos per request, and a request spends at most "
     "API_ENROLL_TIME_BUDGET_S seconds on them: photos whose analysis has not started by then are "
     f'refused with the reason "{OUT_OF_TIME}", the photos analysed before are kept.',
     responses={
         **NOT_FOUND,
+        **NO_CONSENT,
         201: {"description": "Every photo accepted", "headers": BROADCAST_DOC},
         413: {"model": ErrorOut, "description": "The request is larger than API_MAX_REQUEST_BYTES"},
         422: {
@@ -240,11 +303,23 @@ async def _enroll_checked(
     return body, broadcast
 
 
+def no_consent(student_id: int) -> ApiError:
+    return ApiError(
+        409,
+        f"student {student_id} has no recorded consent to biometric processing, so no photo is "
+        f"enrolled: record it first (PUT /students/{student_id}/consent)",
+    )
+
+
 def _check_enrollable(context: ApiContext, editor: Principal, student_id: int) -> None:
     with context.engine.connect() as connection:
-        if get_student(connection, student_id) is None:
+        student = get_student(connection, student_id)
+        if student is None:
             raise not_found("student", student_id)
         check_student(connection, editor, student_id)
+    # Checked before any photo is analysed; _store checks again under the row's lock.
+    if student.consent_at is None:
+        raise no_consent(student_id)
 
 
 def _store(
@@ -254,7 +329,10 @@ def _store(
     with context.engine.begin() as connection:
         if not lock_active_student(connection, student_id):
             raise not_found("student", student_id)  # deleted while its photos were analysed
-        stored = store_photos(connection, editor, student_id, [result.photo for result in accepted])
+        try:
+            stored = store_photos(connection, editor, student_id, [result.photo for result in accepted])
+        except ConsentMissingError as error:  # withdrawn while its photos were analysed
+            raise no_consent(student_id) from error
         student = get_student(connection, student_id)
     assert student is not None
     return stored, student.photo_count

@@ -36,8 +36,13 @@ def upload(client: TestClient, student_id: int, *files: tuple[str, bytes]) -> ht
     )
 
 
-def new_student(client: TestClient, number: str = "S001", name: str = "Ada Lovelace") -> dict[str, Any]:
-    response = client.post("/students", json={"student_number": number, "name": name})
+def new_student(
+    client: TestClient, number: str = "S001", name: str = "Ada Lovelace", *, consent: bool = True
+) -> dict[str, Any]:
+    """A student; with consent to biometric processing recorded unless `consent` is False (no
+    photo can be enrolled without it)."""
+    body = {"student_number": number, "name": name, "consent": consent}
+    response = client.post("/students", json=body)
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body

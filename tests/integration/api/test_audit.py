@@ -33,6 +33,7 @@ def test_creating_changing_exporting_and_erasing_are_audited(client: TestClient,
     sid, cid = str(student["id"]), str(course["id"])
     assert actions == [
         ("student.create", "student", sid),
+        ("student.consent", "student", sid),
         ("student.change", "student", sid),
         ("course.create", "course", cid),
         ("course.roster", "course", cid),
@@ -41,6 +42,7 @@ def test_creating_changing_exporting_and_erasing_are_audited(client: TestClient,
     ]
     by_action = {e["action"]: e for e in found}
     assert by_action["student.change"]["detail"] == "name"
+    assert by_action["student.consent"]["detail"] == "given"
     assert str(by_action["student.create"]["actor"]).startswith("admin (user ")
     assert str(by_action["attendance.export"]["actor"]).startswith("victor (user ")
     # Personal data stays out of the log: it outlives an erasure.
@@ -70,7 +72,7 @@ def test_accounts_and_tokens_are_audited_without_secrets(client: TestClient) -> 
 
 def test_the_audit_log_is_paged_newest_first(client: TestClient) -> None:
     for number in range(3):
-        new_student(client, f"S{number}", f"Student {number}")
+        new_student(client, f"S{number}", f"Student {number}", consent=False)
     page = client.get("/audit", params={"page": 2, "page_size": 2}).json()
     assert (page["total"], page["page"], page["page_size"], len(page["items"])) == (3, 2, 2, 1)
     assert page["items"][0]["action"] == "student.create"

@@ -204,10 +204,12 @@ def test_photos_go_through_the_enrollment_checks_and_are_enrolled_on_apply(
 ) -> None:
     client = broker_client
     numbers = ["S001", "S002", "S003", "S004", "S005", "S006", "S007"]
-    csv_text = "student_number,name\n" + "".join(f"{n},Student {n}\n" for n in numbers)
+    csv_text = "student_number,name,consent\n" + "".join(f"{n},Student {n},yes\n" for n in numbers)
+    csv_text += "S008,Student S008,\n"  # a photo, but no consent: refused, the photo never analysed
     photos = a_zip(
         {
             "class/S001.jpg": face("kit_harington", 1),
+            "class/S008.jpg": face("kit_harington", 2),
             "class/S002.JPG": face("eric_clapton", 2),
             "class/S003.jpg": shared("no_face/chandelier_room_crop.jpg"),
             "class/S004.jpg": shared("groups/kit_with_rose.jpg"),
@@ -235,6 +237,10 @@ def test_photos_go_through_the_enrollment_checks_and_are_enrolled_on_apply(
         "photo class/S006.png: not an image that can be read (image too large: 30000x30000 px"
     )
     assert reasons["S007"] == ("refuse", "photo missing: no S007.jpg (or .jpeg, .png) in the ZIP")
+    assert reasons["S008"][0] == "refuse"
+    assert reasons["S008"][1].startswith("no consent to biometric processing recorded for S008")
+    assert job["rows"][7]["photo"] is None or job["rows"][7]["photo"]["state"] != "accepted"
+    assert job["rows"][0]["changes"] == ["consent"]
     assert job["rows"][0]["photo"]["state"] == "accepted"
     assert job["rows"][0]["photo"]["face_px"] >= 80
     assert count(engine, "SELECT COUNT(*) FROM face_encodings") == 0
@@ -244,6 +250,8 @@ def test_photos_go_through_the_enrollment_checks_and_are_enrolled_on_apply(
     assert done["outcomes"] == {"created": 2, "updated": 0, "unchanged": 0, "refused": 0}
     students = client.get("/students").json()["items"]
     assert sorted((s["student_number"], s["photo_count"]) for s in students) == [("S001", 1), ("S002", 1)]
+    assert all(s["consent_at"] and s["consent_by"].startswith("admin (user ") for s in students)
+    assert {s["consent_note"] for s in students} == {f"roster import {job['id']}"}
     # The staged photos are erased from the import once applied.
     assert (
         count(

@@ -142,6 +142,24 @@ def test_this_is_a_student_marks_them_present_and_can_enroll_the_crop(
     assert counts["open"] == 1 and counts["assigned"] == 1
 
 
+def test_enrolling_the_crop_of_a_student_without_consent_is_refused_before_anything_is_marked(
+    client: TestClient, queue: dict[str, Any]
+) -> None:
+    session_id, grace = queue["session"]["id"], queue["grace"]
+    client.put(f"/students/{grace['id']}/consent", json={"given": False}).raise_for_status()
+    item = f"/review/items/{queue['unknown']['id']}"
+    response = client.post(f"{item}/assign", json={"student_id": grace["id"], "enroll": True})
+    assert response.status_code == 409, response.text
+    assert "no recorded consent" in response.json()["detail"]
+    assert status_of(client, session_id, grace["id"]) is None
+    assert client.get(item).json()["state"] == "open"
+    assert client.get(f"/students/{grace['id']}").json()["photo_count"] == 0
+    # Without enrollment the same answer is taken: consent is only needed to keep the face.
+    response = client.post(f"{item}/assign", json={"student_id": grace["id"]})
+    assert response.status_code == 200 and response.json()["enrollment"] is None
+    assert status_of(client, session_id, grace["id"]) == ("present", "person")
+
+
 def test_assigning_a_check_face_to_someone_else_undoes_the_wrong_mark(
     client: TestClient, queue: dict[str, Any]
 ) -> None:

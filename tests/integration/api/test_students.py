@@ -14,9 +14,12 @@ def test_a_created_student_is_returned_with_its_fields(client: TestClient) -> No
     response = client.post("/students", json={"student_number": " S001 ", "name": "Ada Lovelace"})
     assert response.status_code == 201
     student = response.json()
-    assert set(student) == {"id", "student_number", "name", "photo_count", "created_at"}
+    assert set(student) == {
+        "id", "student_number", "name", "photo_count", "created_at", "consent_at", "consent_by", "consent_note",
+    }  # fmt: skip
     assert student["student_number"] == "S001"  # surrounding spaces are not part of a number
     assert student["photo_count"] == 0
+    assert (student["consent_at"], student["consent_by"], student["consent_note"]) == (None, None, "")
     assert datetime.fromisoformat(student["created_at"]).utcoffset() is not None
     assert client.get(f"/students/{student['id']}").json() == student
 

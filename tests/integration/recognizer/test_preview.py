@@ -15,7 +15,7 @@ from PIL import Image
 from harness.processes import ServiceProcess, wait_until
 from services.common import topology
 from services.common.messages import FrameCaptured, FramePreviewed
-from services.common.students import add_face_encoding, create_student
+from services.common.students import Consent, add_face_encoding, create_student
 from services.faces.enrollment import analyze_photo, enrollment_analyzer
 from services.recognizer.preview import COLOURS
 from tests.support.amqp import TestBroker
@@ -31,7 +31,7 @@ def test_a_real_recognizer_publishes_previews_with_the_named_face_boxed(
 ) -> None:
     photos = sorted((faces_dir / "people" / PERSON).glob("*.jpg"))
     with engine.begin() as connection:
-        student = create_student(connection, "S-OBAMA", "Barack Obama")
+        student = create_student(connection, "S-OBAMA", "Barack Obama", Consent("test"))
         add_face_encoding(
             connection, student.id, analyze_photo(photos[0].read_bytes(), enrollment_analyzer())
         )

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from services.common.students import add_face_encoding, create_student
+from services.common.students import Consent, add_face_encoding, create_student
 from services.faces.engine import FaceAnalyzer, build_analyzer, decode_image
 from services.faces.enrollment import analyze_photo, enrollment_analyzer
 from services.faces.matching import Matcher
@@ -35,7 +35,7 @@ def matcher(engine: sa.Engine, faces_dir: Path) -> Matcher:
             continue
         photo = analyze_photo(files[0].read_bytes(), enroller)
         with engine.begin() as connection:
-            student = create_student(connection, name, name.replace("_", " ").title())
+            student = create_student(connection, name, name.replace("_", " ").title(), Consent("test"))
             add_face_encoding(connection, student.id, photo)
     settings = RecognitionSettings()
     return Matcher(load_gallery(engine), settings.recognizer_tolerance, settings.recognizer_margin)

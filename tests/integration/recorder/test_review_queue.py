@@ -20,7 +20,7 @@ from services.common.messages import (
     IdentityEvent,
     TrackEvidence,
 )
-from services.common.students import add_face_encoding, create_student, erase_student
+from services.common.students import Consent, add_face_encoding, create_student, erase_student
 from services.faces.engine import build_analyzer
 from services.faces.enrollment import analyze_photo, enrollment_analyzer
 from services.faces.matching import Matcher
@@ -53,7 +53,7 @@ def test_a_stranger_seen_by_the_real_recognizer_becomes_one_review_item_with_cro
     enroller = enrollment_analyzer()
     with engine.begin() as connection:
         for name in enrolled:
-            student = create_student(connection, name, name.replace("_", " ").title())
+            student = create_student(connection, name, name.replace("_", " ").title(), Consent("test"))
             add_face_encoding(connection, student.id, analyze_photo(everyone[name][0].read_bytes(), enroller))
     settings = RecognizerSettings()
     matcher = Matcher(load_gallery(engine), settings.recognizer_tolerance, settings.recognizer_margin)

@@ -135,7 +135,7 @@ def test_with_a_zip_a_student_left_without_any_photo_is_refused() -> None:
     existing = Existing(
         students={"s001": ExistingStudent(7, "Ada", frozenset(), photo_count=2)}, courses=NOBODY.courses
     )
-    text = "student_number,name\nS001,Ada\nS002,Bob\nS003,Cy\nS004,Di\n"
+    text = "student_number,name,consent\nS001,Ada,\nS002,Bob,yes\nS003,Cy,yes\nS004,Di,yes\n"
     photos = {"s002": ["class/S002.jpg"], "s004": ["S004.jpg", "S004.png"]}
     decided = roster.decide(rows_of(text), existing, photos)
     assert [(d.verdict, d.reason, d.photo_name) for d in decided] == [
@@ -216,3 +216,32 @@ def test_a_corrupt_member_is_an_archive_error() -> None:
         pytest.raises(archive.ArchiveError, match="cannot be read"),
     ):
         archive.read_member(file, "S1.jpg", 10_000)
+
+
+def test_a_photo_without_consent_is_refused_and_a_yes_records_it() -> None:
+    existing = Existing(
+        students={
+            "s001": ExistingStudent(7, "Ada", frozenset(), photo_count=0, has_consent=True),
+            "s002": ExistingStudent(8, "Bob", frozenset(), photo_count=0),
+        },
+        courses=NOBODY.courses,
+    )
+    text = "number;name;Consent\nS001;Ada;\nS002;Bob;no\nS003;Cy;\nS004;Di;YES\nS005;Ed;maybe\nS006;Flo;x\n"
+    photos = {f"s00{n}": [f"S00{n}.jpg"] for n in range(1, 7)}
+    decided = roster.decide(rows_of(text), existing, photos)
+    assert [(d.verdict, d.changes) for d in decided] == [
+        ("update", ("photo",)),  # consent already recorded for Ada
+        ("refuse", ()),
+        ("refuse", ()),
+        ("create", ("consent",)),
+        ("refuse", ()),
+        ("create", ("consent",)),
+    ]
+    assert decided[1].reason == (
+        "no consent to biometric processing recorded for S002, so S002.jpg cannot be enrolled: "
+        "write yes in a consent column (or record it on the student's page)"
+    )
+    assert decided[4].reason == "consent 'maybe': write yes, or no (or leave it empty)"
+    # Without photos, a yes still records consent; nobody is refused for lacking it.
+    no_photos = roster.decide(rows_of("number,name,consent\nS002,Bob,yes\nS003,Cy,\n"), existing, None)
+    assert [(d.verdict, d.changes) for d in no_photos] == [("update", ("consent",)), ("create", ())]

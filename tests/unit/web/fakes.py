@@ -49,6 +49,9 @@ STUDENT = {
     "name": "Ada",
     "photo_count": 0,
     "created_at": "2026-03-02T07:00:00Z",
+    "consent_at": "2026-03-01T07:00:00Z",
+    "consent_by": "admin (user 1)",
+    "consent_note": "signed form",
 }
 USERS: dict[str, dict[str, Any]] = {
     role: {

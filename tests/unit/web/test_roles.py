@@ -37,7 +37,7 @@ def test_a_teacher_may_add_photos_but_not_add_or_delete_students() -> None:
     assert post_forms(students) == []
     assert "Add a student" not in students and "/delete" not in students
     student = client.get("/students/1").get_data(as_text=True)
-    assert post_forms(student) == ["/students/1/photos"]
+    assert post_forms(student) == ["/students/1/photos", "/students/1/consent"]
     assert "/delete" not in student
     assert not any(link in student for link in ADMIN_LINKS)
 
@@ -48,7 +48,7 @@ def test_an_admin_sees_everything() -> None:
     assert post_forms(students) == ["/students"]
     assert "/students/1/delete" in students
     student = client.get("/students/1").get_data(as_text=True)
-    assert post_forms(student) == ["/students/1/photos"]
+    assert post_forms(student) == ["/students/1/photos", "/students/1/consent"]
     assert "/students/1/delete" in student
     assert all(link in students for link in ADMIN_LINKS)
 
@@ -58,6 +58,7 @@ def test_an_admin_sees_everything() -> None:
     [
         ("viewer", "POST", "/students"),
         ("viewer", "POST", "/students/1/photos"),
+        ("viewer", "POST", "/students/1/consent"),
         ("viewer", "GET", "/students/1/delete"),
         ("viewer", "POST", "/students/1/delete"),
         ("teacher", "POST", "/students"),
