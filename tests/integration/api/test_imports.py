@@ -326,3 +326,48 @@ def test_an_import_has_its_own_request_limit(make_client: MakeClient) -> None:
     )
     assert photo.status_code == 413
     assert post_import(client, roster * 5).status_code == 413
+
+
+def test_a_job_whose_process_died_is_failed_and_its_apply_continues_with_the_rows_left(
+    client: TestClient, engine: sa.Engine
+) -> None:
+    job = preview(client, "student_number,name\nS001,Ada\nS002,Bob\nS003,Cy\n")
+    # As if an API had applied line 2 and died: the job says "applying" and has been silent.
+    with engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO students (student_number, name) VALUES ('S001', 'Ada')"))
+        connection.execute(
+            sa.text("UPDATE roster_import_rows SET outcome = 'created' WHERE import_id = :id AND line = 2"),
+            {"id": job["id"]},
+        )
+        connection.execute(
+            sa.text(
+                "UPDATE roster_imports SET state = 'applying', applied_at = NOW(6), "
+                "updated_at = NOW(6) - INTERVAL 10 MINUTE WHERE id = :id"
+            ),
+            {"id": job["id"]},
+        )
+    stopped = client.get(f"/imports/{job['id']}", params={"rows": "false"}).json()
+    assert (stopped["state"], stopped["error"]) == ("failed", "interrupted: the API stopped while it ran")
+    assert stopped["rows"] is None
+    done = apply(client, job["id"])
+    assert done["state"] == "applied"
+    assert [row["outcome"] for row in done["rows"]] == ["created", "created", "created"]
+    assert count(engine, "SELECT COUNT(*) FROM students") == 3
+
+
+def test_a_preview_never_applied_expires_and_the_list_counts_verdicts(
+    client: TestClient, engine: sa.Engine
+) -> None:
+    old = preview(client, "student_number,name\nS001,Ada\nbad number,Bob\n")
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE roster_imports SET updated_at = NOW(6) - INTERVAL 25 HOUR WHERE id = :id"),
+            {"id": old["id"]},
+        )
+    new = preview(client, "student_number,name\nS002,Cy\n")
+    listed = {job["id"]: job for job in client.get("/imports").json()}
+    assert listed[old["id"]]["state"] == "discarded"
+    assert listed[old["id"]]["error"] == "expired: not applied within 24 h"
+    assert listed[old["id"]]["verdicts"] == {"create": 1, "update": 0, "unchanged": 0, "refuse": 1}
+    assert listed[new["id"]]["state"] == "ready"
+    assert client.post(f"/imports/{old['id']}/apply").status_code == 409

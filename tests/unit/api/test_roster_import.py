@@ -193,6 +193,17 @@ def test_a_zip_refused_before_anything_is_extracted(make, says: str) -> None:  #
         archive.inspect(make(), LIMITS)
 
 
+def test_a_directory_too_long_to_parse_is_refused_from_its_end_record() -> None:
+    # Folders only: no file to count, yet every entry would cost zipfile an object to parse.
+    folders = io.BytesIO()
+    with zipfile.ZipFile(folders, "w") as file:
+        for n in range(200):
+            file.mkdir(f"d{n}")
+    folders.seek(0)
+    with pytest.raises(archive.ArchiveError, match="the ZIP's directory lists 200 entries"):
+        archive.inspect(folders, LIMITS)
+
+
 def test_a_zip_bomb_is_refused_from_its_directory() -> None:
     bomb = a_zip({"S001.jpg": b"\0" * (3 * 1024 * 1024)})
     limits = archive.ArchiveLimits(max_members=10, max_member_bytes=10**8, max_total_bytes=10**9)
