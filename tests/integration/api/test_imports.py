@@ -206,6 +206,7 @@ def test_photos_go_through_the_enrollment_checks_and_are_enrolled_on_apply(
     numbers = ["S001", "S002", "S003", "S004", "S005", "S006", "S007"]
     csv_text = "student_number,name,consent\n" + "".join(f"{n},Student {n},yes\n" for n in numbers)
     csv_text += "S008,Student S008,\n"  # a photo, but no consent: refused, the photo never analysed
+    csv_text += "S009,,yes\n"  # refused for its empty name: its photo is never read
     photos = a_zip(
         {
             "class/S001.jpg": face("kit_harington", 1),
@@ -215,6 +216,7 @@ def test_photos_go_through_the_enrollment_checks_and_are_enrolled_on_apply(
             "class/S004.jpg": shared("groups/kit_with_rose.jpg"),
             "class/S005.png": face("eric_clapton", 2)[:3000],
             "class/S006.png": huge_png_header(),
+            "class/S009.jpg": face("john_lennon", 1),
             "class/S999.jpg": face("john_lennon", 1),
             "readme.txt": b"class photos",
         }
@@ -239,9 +241,10 @@ def test_photos_go_through_the_enrollment_checks_and_are_enrolled_on_apply(
     assert reasons["S007"] == ("refuse", "photo missing: no S007.jpg (or .jpeg, .png) in the ZIP")
     assert reasons["S008"][0] == "refuse"
     assert reasons["S008"][1].startswith("no consent to biometric processing recorded for S008")
-    assert job["rows"][7]["photo"] is None or job["rows"][7]["photo"]["state"] != "accepted"
+    assert job["rows"][7]["photo"] == {"name": "class/S008.jpg", "state": "not_checked", "face_px": None}
     assert job["rows"][0]["changes"] == ["consent"]
     assert job["rows"][0]["photo"]["state"] == "accepted"
+    assert (job["rows"][8]["reason"], job["rows"][8]["photo"]["state"]) == ("empty name", "not_checked")
     assert job["rows"][0]["photo"]["face_px"] >= 80
     assert count(engine, "SELECT COUNT(*) FROM face_encodings") == 0
 

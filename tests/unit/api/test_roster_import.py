@@ -256,3 +256,8 @@ def test_a_photo_without_consent_is_refused_and_a_yes_records_it() -> None:
     # Without photos, a yes still records consent; nobody is refused for lacking it.
     no_photos = roster.decide(rows_of("number,name,consent\nS002,Bob,yes\nS003,Cy,\n"), existing, None)
     assert [(d.verdict, d.changes) for d in no_photos] == [("update", ("consent",)), ("create", ())]
+
+
+def test_a_refused_row_still_names_its_photo_which_is_left_unread() -> None:
+    decided = roster.decide(rows_of("student_number,name\nS001,\n"), NOBODY, {"s001": ["S001.jpg"]})
+    assert [(d.verdict, d.reason, d.photo_name) for d in decided] == [("refuse", "empty name", "S001.jpg")]
