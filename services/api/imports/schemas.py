@@ -11,8 +11,9 @@ JobState = Literal["checking", "ready", "applying", "applied", "failed", "discar
 
 class ImportPhotoOut(BaseModel):
     name: str = Field(description="The ZIP member")
-    state: Literal["pending", "accepted", "refused"] = Field(
-        description="pending: not checked yet; refused: the row's reason says why"
+    state: Literal["pending", "accepted", "refused", "not_checked"] = Field(
+        description="pending: not checked yet; refused: the row's reason says why; not_checked: the "
+        "row is refused for another reason, so its photo was never read"
     )
     face_px: int | None = Field(None, description="Size of the face found (shorter side, pixels)")
 

@@ -59,7 +59,9 @@ def job_out(job: store.Job, rows: list[store.JobRow] | None) -> ImportJobOut:
 def _row_out(row: store.JobRow) -> ImportRowOut:
     photo = None
     if row.photo_name is not None:
-        photo = ImportPhotoOut(name=row.photo_name, state=row.photo_state or "refused", face_px=row.face_px)
+        photo = ImportPhotoOut(
+            name=row.photo_name, state=row.photo_state or "not_checked", face_px=row.face_px
+        )
     return ImportRowOut(
         line=row.line,
         student_number=row.student_number,
