@@ -63,6 +63,8 @@ def test_a_roster_of_30_with_photos_is_previewed_applied_and_enrolled(
 
     status = page.locator("#import-status")
     expect(page.locator("h1")).to_contain_text("class.csv, photos.zip")
+    # 30 photos take seconds: the page opens on the check in progress, its bar counting them.
+    expect(page.locator("#import-progress")).to_have_attribute("max", "30")
     # While photos are checked the bar moves; the page reloads itself with the full preview.
     expect(status).to_have_attribute("data-state", "ready", timeout=JOB_TIMEOUT_MS)
     expect(status.locator(".state-word")).to_have_text("preview ready: nothing written yet")

@@ -1,5 +1,7 @@
 """A TCP proxy a test can cut and restore, to take MySQL or RabbitMQ away from a service for
-real (the shared servers themselves keep running for everyone else)."""
+real (the shared servers themselves keep running for everyone else). Listening on another
+address than loopback (`listen_host`), it also lends a loopback-only server to another network
+namespace standing in for another machine (tests/support/netns.py)."""
 
 import socket
 import threading
@@ -7,10 +9,13 @@ from contextlib import suppress
 
 
 class FlakyProxy:
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(self, target_host: str, target_port: int, listen_host: str = "127.0.0.1") -> None:
         self.target = (target_host, target_port)
-        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server = socket.create_server((listen_host, 0))
+        self.host = listen_host
         self.port = self._server.getsockname()[1]
+        # The address of every client accepted, in order: which machine really connected.
+        self.clients: list[str] = []
         self._up = threading.Event()
         self._up.set()
         self._sockets: set[socket.socket] = set()
@@ -37,12 +42,13 @@ class FlakyProxy:
     def _accept(self) -> None:
         while True:
             try:
-                client, _ = self._server.accept()
+                client, peer = self._server.accept()
             except OSError:
                 return
             if not self._up.is_set():
                 client.close()
                 continue
+            self.clients.append(peer[0])
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
