@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from services.api.schemas import ResponseBody, UtcDateTime
+from services.api.schemas import ErrorOut, FieldError, ResponseBody, UtcDateTime
 
 JobState = Literal["checking", "ready", "applying", "applied", "failed", "discarded"]
 
@@ -77,3 +77,10 @@ class ImportJobOut(ResponseBody):
     rows: list[ImportRowOut] | None = Field(
         None, description="Every row, in file order (left out when asked with rows=false)"
     )
+
+
+class ImportRefusedOut(ErrorOut):
+    """422 of an upload: the file's problem in `detail`, or the request does not fit the schema
+    (a file missing: then `errors` too)."""
+
+    errors: list[FieldError] | None = None
