@@ -30,7 +30,7 @@ from services.common import topology
 from tests.e2e.test_clip_pipeline import ENROLLED
 from tests.support.amqp import TestBroker
 from tests.support.broker_users import service_user
-from tests.support.netns import Machine, NamespacesUnavailableError, machine
+from tests.support.netns import NETNS_ETC, Machine, NamespacesUnavailableError, machine
 from tests.support.proxy import FlakyProxy, TlsForwarder
 from tests.support.tls import Certificates, make_certificates
 
@@ -277,3 +277,23 @@ def test_frames_reach_a_worker_on_another_machine_and_the_roll_is_complete(
     with (tmp_path / "att.csv").open(newline="") as file:
         rows = list(csv.DictReader(file))
     assert [(r["student_number"], r["status"]) for r in rows] == [("lin_manuel_miranda", "present")]
+
+
+def test_the_other_machine_is_gone_after_a_failing_test() -> None:
+    """The namespace, its veth pair and its /etc/netns files go even when the test fails."""
+    try:
+        with pytest.raises(RuntimeError, match="the test failed"), machine(central_names=(CENTRAL,)) as other:
+            assert other.run("ip", "-o", "link").returncode == 0
+            raise RuntimeError("the test failed")
+    except NamespacesUnavailableError as error:
+        pytest.skip(str(error))
+    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
+    tag = other.namespace.removeprefix("att-")
+    assert other.namespace not in namespaces
+    assert tag not in links  # both ends of the pair
+    assert (
+        other.host_address
+        not in subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True, check=True).stdout
+    )
+    assert not (NETNS_ETC / other.namespace).exists()
