@@ -55,7 +55,8 @@ def test_a_roster_of_30_with_photos_is_previewed_applied_and_enrolled(
             file.write(source, f"class/{number}.jpg")
 
     page.goto(f"{stack.web_url}/students")
-    page.get_by_role("link", name="Import", exact=True).click()
+    expect(page.get_by_role("link", name="Import", exact=True)).to_have_attribute("href", "/imports")
+    page.get_by_role("link", name="import a roster").click()
     expect(page.locator("h1")).to_have_text("Import a roster")
     page.set_input_files("#roster", str(roster))
     page.set_input_files("#photos", str(archive))

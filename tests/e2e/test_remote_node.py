@@ -1,15 +1,22 @@
 """Workers on other machines (issue 11, item 3): a recognizer and a capture on "another
 machine" (a network namespace, tests/support/netns.py) reach the central broker and database
 only through the addresses forwarded to it, each as its node's own broker user; the recorder
-stays on the central machine. The shared clip's roll is the same as with local workers."""
+stays on the central machine. The shared clip's roll is the same as with local workers.
+
+AMQP is TLS, as a node's is (docker-compose.node.yml): amqps:// to the central machine's name,
+verified against AMQP_CA_FILE, with a real handshake in front of the shared broker (which has
+no TLS listener: TlsForwarder). MySQL goes through a plain forwarder: the shared MariaDB has
+TLS off (tests/integration/common/test_tls.py shows DATABASE_CA_FILE then refuses it)."""
 
 import csv
 import json
 import os
+import ssl
 import subprocess
 import sys
 import urllib.parse
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,42 +30,56 @@ from services.common import topology
 from tests.e2e.test_clip_pipeline import ENROLLED
 from tests.support.amqp import TestBroker
 from tests.support.broker_users import service_user
-from tests.support.netns import Machine, NamespacesUnavailableError, machine
-from tests.support.proxy import FlakyProxy
+from tests.support.netns import NETNS_ETC, Machine, NamespacesUnavailableError, machine
+from tests.support.proxy import FlakyProxy, TlsForwarder
+from tests.support.tls import Certificates, make_certificates
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faces]
 
 NODE = "room-12"
+CENTRAL = "central.test"  # the central machine's name, in its certificate and the node's /etc/hosts
 
 
 @pytest.fixture
 def remote() -> Iterator[Machine]:
     try:
-        with machine() as other:
+        with machine(central_names=(CENTRAL,)) as other:
             yield other
     except NamespacesUnavailableError as error:
         pytest.skip(str(error))
 
 
 @pytest.fixture
-def forwarders(remote: Machine) -> Iterator[dict[str, FlakyProxy]]:
-    """The central machine's broker and database, as the other machine sees them: forwarders
-    on this machine's end of the veth pair (the servers themselves listen on loopback only)."""
-    proxies = {
-        "amqp": FlakyProxy("127.0.0.1", 5672, listen_host=remote.host_address),
-        "mysql": FlakyProxy("127.0.0.1", 3306, listen_host=remote.host_address),
-    }
-    yield proxies
-    for proxy in proxies.values():
-        proxy.close()
+def certificates(tmp_path: Path) -> Certificates:
+    return make_certificates(tmp_path / "tls", CENTRAL)
 
 
-def via(url: str, proxy: FlakyProxy) -> str:
-    """`url` with its host and port replaced by the forwarder's."""
+@dataclass
+class Forwarders:
+    """The central machine's broker (TLS) and database, as the other machine sees them:
+    listening on this machine's end of the veth pair (the servers listen on loopback only)."""
+
+    amqp: TlsForwarder
+    mysql: FlakyProxy
+
+
+@pytest.fixture
+def forwarders(remote: Machine, certificates: Certificates) -> Iterator[Forwarders]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificates.cert_file, certificates.key_file)
+    amqp = TlsForwarder("127.0.0.1", 5672, context, listen_host=remote.host_address)
+    mysql = FlakyProxy("127.0.0.1", 3306, listen_host=remote.host_address)
+    yield Forwarders(amqp, mysql)
+    amqp.close()
+    mysql.close()
+
+
+def via(url: str, port: int, host: str = CENTRAL, scheme: str | None = None) -> str:
+    """`url` on the central machine's name and a forwarder's port (and another scheme)."""
     parts = urllib.parse.urlsplit(url)
     userinfo = parts.netloc.rpartition("@")[0]
-    netloc = f"{userinfo}@{proxy.host}:{proxy.port}" if userinfo else f"{proxy.host}:{proxy.port}"
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    netloc = f"{userinfo}@{host}:{port}" if userinfo else f"{host}:{port}"
+    return urllib.parse.urlunsplit(parts._replace(scheme=scheme or parts.scheme, netloc=netloc))
 
 
 PROBE = """
@@ -82,11 +103,12 @@ def probe(remote: Machine, targets: list[tuple[str, int]]) -> dict[str, str]:
 
 
 def test_the_other_machine_reaches_the_central_servers_only_through_the_forwarders(
-    remote: Machine, forwarders: dict[str, FlakyProxy]
+    remote: Machine, forwarders: Forwarders
 ) -> None:
     routes = remote.run("ip", "-4", "route").stdout.splitlines()
     assert len(routes) == 1 and "default" not in routes[0], routes  # its /30, nothing else
-    amqp, mysql = forwarders["amqp"], forwarders["mysql"]
+    assert remote.run("getent", "hosts", CENTRAL).stdout.split() == [remote.host_address, CENTRAL]
+    amqp, mysql = forwarders.amqp, forwarders.mysql
     host = remote.host_address
     seen = probe(
         remote,
@@ -107,7 +129,8 @@ def test_the_other_machine_reaches_the_central_servers_only_through_the_forwarde
         f"{host}:{amqp.port}": "open",
         f"{host}:{mysql.port}": "open",
     }
-    assert amqp.clients == mysql.clients == [remote.address]  # from the other machine's address
+    assert mysql.clients == [remote.address]  # from the other machine's address
+    assert amqp.clients == []  # a bare TCP connection is no TLS handshake: nothing forwarded
 
 
 def enroll_everyone(env: dict[str, str], faces_dir: Path) -> None:
@@ -163,7 +186,8 @@ def processes() -> Iterator[list[ServiceProcess]]:
 
 def test_frames_reach_a_worker_on_another_machine_and_the_roll_is_complete(
     remote: Machine,
-    forwarders: dict[str, FlakyProxy],
+    forwarders: Forwarders,
+    certificates: Certificates,
     database_url: str,
     amqp_url: str,
     engine: sa.Engine,
@@ -188,8 +212,9 @@ def test_frames_reach_a_worker_on_another_machine_and_the_roll_is_complete(
         worker = ServiceProcess(
             "services.recognizer",
             {
-                "AMQP_URL": via(recognizer_url, forwarders["amqp"]),
-                "DATABASE_URL": via(database_url, forwarders["mysql"]),
+                "AMQP_URL": via(recognizer_url, forwarders.amqp.port, scheme="amqps"),
+                "AMQP_CA_FILE": str(certificates.ca_file),
+                "DATABASE_URL": via(database_url, forwarders.mysql.port),
                 "RECOGNIZER_WORKER_ID": NODE,
             },
             "remote-recognizer",
@@ -202,7 +227,8 @@ def test_frames_reach_a_worker_on_another_machine_and_the_roll_is_complete(
         capture = ServiceProcess(
             "services.capture",
             {
-                "AMQP_URL": via(capture_url, forwarders["amqp"]),
+                "AMQP_URL": via(capture_url, forwarders.amqp.port, scheme="amqps"),
+                "AMQP_CA_FILE": str(certificates.ca_file),
                 "CAPTURE_SOURCE": str(faces_dir / "video" / "short_hamilton_clip.mp4"),
                 "CAPTURE_FPS": "0",
                 "CAPTURE_PACE": "fast",
@@ -226,7 +252,9 @@ def test_frames_reach_a_worker_on_another_machine_and_the_roll_is_complete(
         for process in processes:
             assert process.stop() == 0, process.log()[-2000:]
 
-    assert set(forwarders["amqp"].clients) == set(forwarders["mysql"].clients) == {remote.address}
+    # Only the other machine connected, and every AMQP connection completed a TLS handshake
+    # with the central certificate (TlsForwarder forwards nothing else).
+    assert set(forwarders.amqp.clients) == set(forwarders.mysql.clients) == {remote.address}
     assert {s["worker"] for s in analyzed} == {NODE}  # every frame went to the other machine
     assert len({s["frame_seq"] for s in analyzed}) == 275
     assert received and {e["worker"] for e in received} == {NODE}
@@ -249,3 +277,23 @@ def test_frames_reach_a_worker_on_another_machine_and_the_roll_is_complete(
     with (tmp_path / "att.csv").open(newline="") as file:
         rows = list(csv.DictReader(file))
     assert [(r["student_number"], r["status"]) for r in rows] == [("lin_manuel_miranda", "present")]
+
+
+def test_the_other_machine_is_gone_after_a_failing_test() -> None:
+    """The namespace, its veth pair and its /etc/netns files go even when the test fails."""
+    try:
+        with pytest.raises(RuntimeError, match="the test failed"), machine(central_names=(CENTRAL,)) as other:
+            assert other.run("ip", "-o", "link").returncode == 0
+            raise RuntimeError("the test failed")
+    except NamespacesUnavailableError as error:
+        pytest.skip(str(error))
+    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
+    tag = other.namespace.removeprefix("att-")
+    assert other.namespace not in namespaces
+    assert tag not in links  # both ends of the pair
+    assert (
+        other.host_address
+        not in subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True, check=True).stdout
+    )
+    assert not (NETNS_ETC / other.namespace).exists()

@@ -16,8 +16,11 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from pathlib import Path
 
 SUBNETS = ipaddress.ip_network("10.231.0.0/16")  # private, and unused by the machine (checked)
+# `ip netns exec NS` bind-mounts the files of /etc/netns/NS/ over /etc/ (hosts, resolv.conf).
+NETNS_ETC = Path("/etc/netns")
 
 
 class NamespacesUnavailableError(RuntimeError):
@@ -62,8 +65,10 @@ def _free_subnet() -> ipaddress.IPv4Network:
 
 
 @contextmanager
-def machine() -> Iterator[Machine]:
-    """A new namespace with a veth pair to this one, deleted afterwards (also on failure)."""
+def machine(central_names: tuple[str, ...] = ()) -> Iterator[Machine]:
+    """A new namespace with a veth pair to this one, deleted afterwards (also on failure).
+    `central_names` resolve, on the other machine, to this machine's end of the pair (its
+    /etc/hosts), as a node would reach the central machine by the name in its certificates."""
     tag = uuid.uuid4().hex[:8]
     namespace, host_end, far_end = f"att-{tag}", f"vah{tag}", f"van{tag}"  # interface names <= 15
     try:
@@ -82,8 +87,13 @@ def machine() -> Iterator[Machine]:
         _run("-n", namespace, "addr", "add", f"{far}/30", "dev", far_end)
         _run("-n", namespace, "link", "set", far_end, "up")
         _run("-n", namespace, "link", "set", "lo", "up")
+        if central_names:
+            (NETNS_ETC / namespace).mkdir(parents=True, exist_ok=True)
+            hosts = f"127.0.0.1\tlocalhost\n{host}\t{' '.join(central_names)}\n"
+            (NETNS_ETC / namespace / "hosts").write_text(hosts)
         yield Machine(namespace, host, far)
     finally:
+        shutil.rmtree(NETNS_ETC / namespace, ignore_errors=True)
         # Deleting one end of a veth pair deletes both; the namespace takes the far end with it.
         with suppress(subprocess.CalledProcessError):
             _run("link", "del", host_end)

@@ -236,6 +236,7 @@ def list_imports(
 ) -> list[ImportJobOut]:
     with context.engine.begin() as connection:
         store.mark_stale(connection)
+        store.expire_old(connection)  # staged photos are not kept for a preview nobody applies
         return [job_out(job, None) for job in store.recent_jobs(connection, limit)]
 
 
