@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from harness.paths import ARTIFACTS, ROOT
 
@@ -34,14 +34,20 @@ def wait_until(
 
 
 class ServiceProcess:
-    """`python -m services.<name>` as a real process, its log kept under artifacts/."""
+    """`python -m services.<name>` as a real process, its log kept under artifacts/.
 
-    def __init__(self, module: str, env: dict[str, str], log_name: str) -> None:
+    `prefix` runs it through a command that then execs it, such as `ip netns exec <ns>` (the
+    service on "another machine"): the process is the service itself, so stop() still reaches it.
+    """
+
+    def __init__(
+        self, module: str, env: dict[str, str], log_name: str, *, prefix: Sequence[str] = ()
+    ) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         self.log_path = ARTIFACTS / f"{log_name}.log"
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(  # noqa: S603 (this interpreter, our own module)
-            [sys.executable, "-m", module],
+            [*prefix, sys.executable, "-m", module],
             cwd=ROOT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
             stdout=self._log,

@@ -54,10 +54,20 @@ def create_engine(
             "connect_timeout": 5,
             "read_timeout": io_timeout,
             "write_timeout": io_timeout,
+            **tls_connect_args(settings),
         },
     )
     sa.event.listen(engine, "connect", _session_limits(lock_wait_s, statement_timeout_s))
     return engine
+
+
+def tls_connect_args(settings: DatabaseSettings) -> dict[str, Any]:
+    """PyMySQL's TLS arguments: with DATABASE_CA_FILE, TLS required, the server's certificate
+    verified against it and its name against the URL's host; without, none (PyMySQL's default:
+    TLS when the server offers it, unverified, as on compose's private network)."""
+    if settings.database_ca_file is None:
+        return {}
+    return {"ssl_ca": str(settings.database_ca_file), "ssl_verify_cert": True, "ssl_verify_identity": True}
 
 
 def _session_limits(lock_wait_s: int, statement_timeout_s: float) -> Callable[[Any, Any], None]:

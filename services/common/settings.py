@@ -6,11 +6,20 @@ variable of the same name in upper case (documented in `.env.example`).
 
 import re
 import sys
+from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    FilePath,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CAMERA_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
@@ -40,12 +49,32 @@ class BaseServiceSettings(BaseSettings):
         return ZoneInfo(self.timezone)
 
 
+def _empty_is_unset(value: Any) -> Any:
+    # `VAR=` in an env file or compose's `VAR: ""` means "not set", not "the path ''".
+    return None if value == "" else value
+
+
+# A file that must exist when the service starts (a CA certificate), or nothing.
+OptionalFile = Annotated[FilePath | None, BeforeValidator(_empty_is_unset)]
+
+
 class BrokerSettings(BaseSettings):
     amqp_url: str = Field(
         "amqp://guest:guest@127.0.0.1:5672/%2F", pattern=r"^amqps?://", description="RabbitMQ URL"
     )
     # Seconds; a missed heartbeat tells both sides that the peer is gone.
     amqp_heartbeat_s: int = Field(30, ge=5, le=600)
+    # With an amqps:// URL (a worker on another machine): the CA certificate (PEM) the broker's
+    # certificate must chain to; unset, the system's CAs. The certificate and the host name of
+    # the URL are always verified (services/common/amqp/connection.py, tls_options).
+    amqp_ca_file: OptionalFile = None
+
+    @field_validator("amqp_ca_file")
+    @classmethod
+    def _ca_needs_amqps(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is not None and not str(info.data.get("amqp_url", "")).startswith("amqps://"):
+            raise ValueError("a CA file is only used with TLS: AMQP_URL must start with amqps://")
+        return value
 
 
 class DatabaseSettings(BaseSettings):
@@ -54,6 +83,10 @@ class DatabaseSettings(BaseSettings):
         pattern=r"^mysql\+pymysql://",
         description="SQLAlchemy URL of the MySQL/MariaDB database",
     )
+    # Set (a worker on another machine): TLS is required, the server's certificate must chain
+    # to this CA (PEM) and name the URL's host (services/common/db.py, tls_connect_args).
+    # Unset: PyMySQL's default, TLS if the server offers it, unverified.
+    database_ca_file: OptionalFile = None
 
 
 class TimetableSettings(BaseSettings):

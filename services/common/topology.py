@@ -56,6 +56,7 @@ few seconds, since the dashboard keeps only the latest per camera. Previews show
 
 import json
 import re
+import shlex
 import sys
 import uuid
 from dataclasses import dataclass, field
@@ -316,6 +317,38 @@ def password_variable(service: str) -> str:
     return f"RABBITMQ_{service.upper()}_PASSWORD"
 
 
+# Workers on other machines (README, "Workers on other machines"): each machine that runs a
+# recognizer or a capture against the central broker logs in as a user of its own, with exactly
+# the service's permissions, so one machine's password can be revoked without touching the rest.
+NODE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+NODE_SERVICES = ("recognizer", "capture")
+
+
+def node_user(service: str, node: str) -> str:
+    """The broker user of `service` on the machine `node`: `<service>-<node>`."""
+    if service not in NODE_SERVICES:
+        raise ValueError(f"only {' and '.join(NODE_SERVICES)} run on other machines, not {service!r}")
+    if not NODE_PATTERN.match(node):
+        raise ValueError(f"node name {node!r}: lower-case letters, digits and '-', at most 40")
+    return f"{broker_user(service)}-{node}"
+
+
+def node_user_commands(service: str, node: str, vhost: str = "/") -> list[list[str]]:
+    """The rabbitmqctl commands an admin runs on the central broker to add a node's user (the
+    password is read from the variable NODE_PASSWORD, so it is in no shell history)."""
+    user = node_user(service, node)
+    configure, write, read = PERMISSIONS[service]
+    return [
+        ["rabbitmqctl", "add_user", user, "$NODE_PASSWORD"],
+        ["rabbitmqctl", "set_permissions", "-p", vhost, user, configure, write, read],
+    ]
+
+
+def _shell(command: list[str]) -> str:
+    # "$NODE_PASSWORD" stays a variable for the shell to expand; the rest is quoted literally.
+    return " ".join('"$NODE_PASSWORD"' if arg == "$NODE_PASSWORD" else shlex.quote(arg) for arg in command)
+
+
 @dataclass(frozen=True)
 class Rights:
     configure: frozenset[str]  # exact names, or a private queue prefix (see private_name_pattern)
@@ -464,9 +497,26 @@ def definitions(vhost: str = "/") -> dict[str, Any]:
     }
 
 
-if __name__ == "__main__":
-    # `python -m services.common.topology` > rabbitmq/definitions.json;
-    # `python -m services.common.topology permissions` > rabbitmq/permissions.json
-    document = permission_definitions() if sys.argv[1:] == ["permissions"] else definitions()
+def main(argv: list[str]) -> int:
+    """`python -m services.common.topology` > rabbitmq/definitions.json;
+    `python -m services.common.topology permissions` > rabbitmq/permissions.json;
+    `python -m services.common.topology node-user SERVICE NODE`: the commands adding a node's user."""
+    if argv[:1] == ["node-user"]:
+        if len(argv) != 3:
+            sys.stderr.write("usage: python -m services.common.topology node-user recognizer|capture NODE\n")
+            return 2
+        try:
+            commands = node_user_commands(argv[1], argv[2])
+        except ValueError as error:
+            sys.stderr.write(f"{error}\n")
+            return 2
+        sys.stdout.write("".join(_shell(command) + "\n" for command in commands))
+        return 0
+    document = permission_definitions() if argv == ["permissions"] else definitions()
     json.dump(document, sys.stdout, indent=2)
     sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -55,7 +55,8 @@ def test_a_roster_of_30_with_photos_is_previewed_applied_and_enrolled(
             file.write(source, f"class/{number}.jpg")
 
     page.goto(f"{stack.web_url}/students")
-    page.get_by_role("link", name="Import", exact=True).click()
+    expect(page.get_by_role("link", name="Import", exact=True)).to_have_attribute("href", "/imports")
+    page.get_by_role("link", name="import a roster").click()
     expect(page.locator("h1")).to_have_text("Import a roster")
     page.set_input_files("#roster", str(roster))
     page.set_input_files("#photos", str(archive))
@@ -63,6 +64,8 @@ def test_a_roster_of_30_with_photos_is_previewed_applied_and_enrolled(
 
     status = page.locator("#import-status")
     expect(page.locator("h1")).to_contain_text("class.csv, photos.zip")
+    # 30 photos take seconds: the page opens on the check in progress, its bar counting them.
+    expect(page.locator("#import-progress")).to_have_attribute("max", "30")
     # While photos are checked the bar moves; the page reloads itself with the full preview.
     expect(status).to_have_attribute("data-state", "ready", timeout=JOB_TIMEOUT_MS)
     expect(status.locator(".state-word")).to_have_text("preview ready: nothing written yet")

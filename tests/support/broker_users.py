@@ -17,11 +17,13 @@ def rabbitmqctl(*args: str) -> None:
 
 
 @contextmanager
-def service_user(amqp_url: str, service: str) -> Iterator[str]:
-    """An AMQP URL for a new user with `service`'s permissions on `amqp_url`'s vhost."""
+def service_user(amqp_url: str, service: str, node: str | None = None) -> Iterator[str]:
+    """An AMQP URL for a new user with `service`'s permissions on `amqp_url`'s vhost; with a
+    `node`, the user is that node's (topology.node_user), as an admin adds one per machine."""
     parts = urllib.parse.urlsplit(amqp_url)
     vhost = urllib.parse.unquote(parts.path.lstrip("/")) or "/"
-    user, password = f"test-{topology.broker_user(service)}-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    name = topology.node_user(service, node) if node else topology.broker_user(service)
+    user, password = f"test-{name}-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
     configure, write, read = topology.PERMISSIONS[service]
     rabbitmqctl("add_user", user, password)
     try:

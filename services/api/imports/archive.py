@@ -18,6 +18,8 @@ from services.api.limits import MB
 PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 # A photo compresses a little; a ratio over this is a bomb, whatever its declared size.
 MAX_RATIO = 100
+# A directory entry is 46 bytes and its name; names longer than this on average are not photos'.
+DIRECTORY_BYTES_PER_ENTRY = 1024
 # Files a computer adds to a folder it zips, skipped without a word.
 _CLUTTER = ("__MACOSX/", ".DS_Store", "Thumbs.db", "desktop.ini")
 
@@ -46,8 +48,30 @@ def _is_clutter(name: str) -> bool:
     return name.startswith(_CLUTTER[0]) or PurePosixPath(name).name in _CLUTTER[1:]
 
 
+def _check_directory(file: IO[bytes], limits: ArchiveLimits) -> None:
+    """Refuse a directory too large to parse from its end record alone: zipfile builds an object
+    of some 500 bytes per entry, so a ZIP of nothing but directory entries (46 bytes each) would
+    take gigabytes before the member count could be checked. Clutter (`__MACOSX/`) and folders
+    are entries too, hence the margin."""
+    try:
+        end = zipfile._EndRecData(file)  # type: ignore[attr-defined]  # private, stable since Python 2
+    except OSError as error:
+        raise ArchiveError(f"the photos file is not a ZIP archive ({error})") from error
+    if not end:
+        raise ArchiveError("the photos file is not a ZIP archive (no end of central directory)")
+    entries, size = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]  # type: ignore[attr-defined]
+    most = 3 * limits.max_members + 100
+    if entries > most or size > most * DIRECTORY_BYTES_PER_ENTRY:
+        raise ArchiveError(
+            f"the ZIP's directory lists {entries} entries in {size / MB:.1f} MB; at most "
+            f"{limits.max_members} files (API_IMPORT_MAX_ROWS)"
+        )
+    file.seek(0)
+
+
 def inspect(file: IO[bytes], limits: ArchiveLimits) -> PhotoArchive:
     """Check the ZIP's directory; raises ArchiveError for one that is not a ZIP or is too big."""
+    _check_directory(file, limits)
     try:
         archive = zipfile.ZipFile(file)
     except (zipfile.BadZipFile, OSError) as error:

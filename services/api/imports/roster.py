@@ -215,7 +215,16 @@ def decide(
     for row in rows:
         if row.student_number:
             lines_of.setdefault(row.student_number.casefold(), []).append(row)
-    return [_decide(row, existing, photos, lines_of) for row in rows]
+    decisions = [_decide(row, existing, photos, lines_of) for row in rows]
+    return [_with_unread_photo(d, photos) for d in decisions]
+
+
+def _with_unread_photo(decision: Decision, photos: Mapping[str, list[str]] | None) -> Decision:
+    """A refused row still names its photo, so the preview shows which file was left unread."""
+    if decision.verdict != "refuse" or decision.photo_name or not photos:
+        return decision
+    found = photos.get(decision.row.student_number.casefold(), [])
+    return replace(decision, photo_name=found[0]) if len(found) == 1 else decision
 
 
 def _duplicate(row: RosterRow, same: list[RosterRow]) -> str:

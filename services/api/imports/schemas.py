@@ -4,15 +4,16 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from services.api.schemas import ResponseBody, UtcDateTime
+from services.api.schemas import ErrorOut, FieldError, ResponseBody, UtcDateTime
 
 JobState = Literal["checking", "ready", "applying", "applied", "failed", "discarded"]
 
 
 class ImportPhotoOut(BaseModel):
     name: str = Field(description="The ZIP member")
-    state: Literal["pending", "accepted", "refused"] = Field(
-        description="pending: not checked yet; refused: the row's reason says why"
+    state: Literal["pending", "accepted", "refused", "not_checked"] = Field(
+        description="pending: not checked yet; refused: the row's reason says why; not_checked: the "
+        "row is refused for another reason, so its photo was never read"
     )
     face_px: int | None = Field(None, description="Size of the face found (shorter side, pixels)")
 
@@ -76,3 +77,10 @@ class ImportJobOut(ResponseBody):
     rows: list[ImportRowOut] | None = Field(
         None, description="Every row, in file order (left out when asked with rows=false)"
     )
+
+
+class ImportRefusedOut(ErrorOut):
+    """422 of an upload: the file's problem in `detail`, or the request does not fit the schema
+    (a file missing: then `errors` too)."""
+
+    errors: list[FieldError] | None = None

@@ -484,7 +484,18 @@ def recent_jobs(connection: Connection, limit: int) -> list[Job]:
     rows = connection.execute(
         sa.text(f"SELECT {_JOB_COLUMNS} FROM roster_imports ORDER BY id DESC LIMIT :limit"), {"limit": limit}
     ).all()
-    return [_job(row, {}, {}) for row in rows]
+    counts: dict[int, tuple[dict[str, int], dict[str, int]]] = {int(row.id): ({}, {}) for row in rows}
+    if counts:
+        query = sa.text(
+            "SELECT import_id, verdict, outcome, COUNT(*) AS n FROM roster_import_rows "
+            "WHERE import_id IN :ids GROUP BY import_id, verdict, outcome"
+        ).bindparams(sa.bindparam("ids", expanding=True))
+        for r in connection.execute(query, {"ids": sorted(counts)}):
+            verdicts, outcomes = counts[int(r.import_id)]
+            verdicts[str(r.verdict)] = verdicts.get(str(r.verdict), 0) + int(r.n)
+            if r.outcome is not None:
+                outcomes[str(r.outcome)] = outcomes.get(str(r.outcome), 0) + int(r.n)
+    return [_job(row, *counts[int(row.id)]) for row in rows]
 
 
 def job_rows(connection: Connection, job_id: int) -> list[JobRow]:

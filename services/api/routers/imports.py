@@ -19,7 +19,7 @@ from services.api.context import ApiContext, Context
 from services.api.errors import ApiError, not_found
 from services.api.imports import roster, store
 from services.api.imports.archive import ArchiveError, ArchiveLimits, PhotoArchive, inspect
-from services.api.imports.schemas import ImportJobOut, ImportPhotoOut, ImportRowOut
+from services.api.imports.schemas import ImportJobOut, ImportPhotoOut, ImportRefusedOut, ImportRowOut
 from services.api.limits import MB
 from services.api.schemas import ErrorOut, Responses
 
@@ -59,7 +59,9 @@ def job_out(job: store.Job, rows: list[store.JobRow] | None) -> ImportJobOut:
 def _row_out(row: store.JobRow) -> ImportRowOut:
     photo = None
     if row.photo_name is not None:
-        photo = ImportPhotoOut(name=row.photo_name, state=row.photo_state or "refused", face_px=row.face_px)
+        photo = ImportPhotoOut(
+            name=row.photo_name, state=row.photo_state or "not_checked", face_px=row.face_px
+        )
     return ImportRowOut(
         line=row.line,
         student_number=row.student_number,
@@ -100,7 +102,7 @@ def _read_job(connection: Connection, job_id: int, with_rows: bool) -> ImportJob
     responses={
         202: {"description": "The import job with its rows; state `checking` while photos are analysed"},
         422: {
-            "model": ErrorOut,
+            "model": ImportRefusedOut,
             "description": "The CSV cannot be read as a roster (not UTF-8, malformed, no header, no "
             "rows, too many rows, too large), the photos file is not a ZIP or is too large (a ZIP "
             "bomb), or the request does not fit the schema (then with errors)",
@@ -234,6 +236,7 @@ def list_imports(
 ) -> list[ImportJobOut]:
     with context.engine.begin() as connection:
         store.mark_stale(connection)
+        store.expire_old(connection)  # staged photos are not kept for a preview nobody applies
         return [job_out(job, None) for job in store.recent_jobs(connection, limit)]
 
 

@@ -1,6 +1,7 @@
 """Opening connections: parameters, connect with backoff, the one-shot checks."""
 
 import logging
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -16,10 +17,24 @@ from services.common.transport import Backoff
 logger = logging.getLogger("services.common.amqp")
 
 
+def tls_options(settings: BrokerSettings, host: str) -> pika.SSLOptions:
+    """TLS for an amqps:// URL: the broker's certificate must chain to AMQP_CA_FILE (or the
+    system's CAs) and name `host`. pika's own default for amqps sets no server name, so with
+    host-name checking on (the default context's) it could not connect at all."""
+    cafile = str(settings.amqp_ca_file) if settings.amqp_ca_file is not None else None
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cafile)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.check_hostname = True  # create_default_context's already; stated, as it is the point
+    context.verify_mode = ssl.CERT_REQUIRED
+    return pika.SSLOptions(context, server_hostname=host)
+
+
 def connection_parameters(
     settings: BrokerSettings, name: str, timeout_s: float | None = None
 ) -> pika.URLParameters:
     params = pika.URLParameters(settings.amqp_url)
+    if params.ssl_options is not None:  # amqps://
+        params.ssl_options = tls_options(settings, params.host)
     if timeout_s is not None:  # fail fast instead of pika's default 10-15 s on a silent network
         params.socket_timeout = timeout_s
         params.stack_timeout = timeout_s

@@ -242,9 +242,15 @@ def test_every_422_is_documented_with_its_real_shape(client: TestClient) -> None
         "#/components/schemas/ValidationErrorOut",
         "#/components/schemas/ErrorOut",
         "#/components/schemas/PhotoRefusedOut",
+        "#/components/schemas/ImportRefusedOut",
     }
     response = client.post("/students", json={})
     assert set(response.json()) == {"detail", "errors"}
+    # A roster import without its CSV: the schema's 422, as ImportRefusedOut allows.
+    missing = client.post("/imports", files=[("photos", ("p.zip", b"PK", "application/zip"))])
+    assert missing.status_code == 422
+    assert set(missing.json()) == {"detail", "errors"}
+    assert missing.json()["detail"] == "roster: Field required"
 
 
 def test_every_protected_route_documents_401_and_403(client: TestClient) -> None:

@@ -206,6 +206,7 @@ def test_photos_go_through_the_enrollment_checks_and_are_enrolled_on_apply(
     numbers = ["S001", "S002", "S003", "S004", "S005", "S006", "S007"]
     csv_text = "student_number,name,consent\n" + "".join(f"{n},Student {n},yes\n" for n in numbers)
     csv_text += "S008,Student S008,\n"  # a photo, but no consent: refused, the photo never analysed
+    csv_text += "S009,,yes\n"  # refused for its empty name: its photo is never read
     photos = a_zip(
         {
             "class/S001.jpg": face("kit_harington", 1),
@@ -215,6 +216,7 @@ def test_photos_go_through_the_enrollment_checks_and_are_enrolled_on_apply(
             "class/S004.jpg": shared("groups/kit_with_rose.jpg"),
             "class/S005.png": face("eric_clapton", 2)[:3000],
             "class/S006.png": huge_png_header(),
+            "class/S009.jpg": face("john_lennon", 1),
             "class/S999.jpg": face("john_lennon", 1),
             "readme.txt": b"class photos",
         }
@@ -239,9 +241,10 @@ def test_photos_go_through_the_enrollment_checks_and_are_enrolled_on_apply(
     assert reasons["S007"] == ("refuse", "photo missing: no S007.jpg (or .jpeg, .png) in the ZIP")
     assert reasons["S008"][0] == "refuse"
     assert reasons["S008"][1].startswith("no consent to biometric processing recorded for S008")
-    assert job["rows"][7]["photo"] is None or job["rows"][7]["photo"]["state"] != "accepted"
+    assert job["rows"][7]["photo"] == {"name": "class/S008.jpg", "state": "not_checked", "face_px": None}
     assert job["rows"][0]["changes"] == ["consent"]
     assert job["rows"][0]["photo"]["state"] == "accepted"
+    assert (job["rows"][8]["reason"], job["rows"][8]["photo"]["state"]) == ("empty name", "not_checked")
     assert job["rows"][0]["photo"]["face_px"] >= 80
     assert count(engine, "SELECT COUNT(*) FROM face_encodings") == 0
 
@@ -326,3 +329,48 @@ def test_an_import_has_its_own_request_limit(make_client: MakeClient) -> None:
     )
     assert photo.status_code == 413
     assert post_import(client, roster * 5).status_code == 413
+
+
+def test_a_job_whose_process_died_is_failed_and_its_apply_continues_with_the_rows_left(
+    client: TestClient, engine: sa.Engine
+) -> None:
+    job = preview(client, "student_number,name\nS001,Ada\nS002,Bob\nS003,Cy\n")
+    # As if an API had applied line 2 and died: the job says "applying" and has been silent.
+    with engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO students (student_number, name) VALUES ('S001', 'Ada')"))
+        connection.execute(
+            sa.text("UPDATE roster_import_rows SET outcome = 'created' WHERE import_id = :id AND line = 2"),
+            {"id": job["id"]},
+        )
+        connection.execute(
+            sa.text(
+                "UPDATE roster_imports SET state = 'applying', applied_at = NOW(6), "
+                "updated_at = NOW(6) - INTERVAL 10 MINUTE WHERE id = :id"
+            ),
+            {"id": job["id"]},
+        )
+    stopped = client.get(f"/imports/{job['id']}", params={"rows": "false"}).json()
+    assert (stopped["state"], stopped["error"]) == ("failed", "interrupted: the API stopped while it ran")
+    assert stopped["rows"] is None
+    done = apply(client, job["id"])
+    assert done["state"] == "applied"
+    assert [row["outcome"] for row in done["rows"]] == ["created", "created", "created"]
+    assert count(engine, "SELECT COUNT(*) FROM students") == 3
+
+
+def test_a_preview_never_applied_expires_and_the_list_counts_verdicts(
+    client: TestClient, engine: sa.Engine
+) -> None:
+    old = preview(client, "student_number,name\nS001,Ada\nbad number,Bob\n")
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE roster_imports SET updated_at = NOW(6) - INTERVAL 25 HOUR WHERE id = :id"),
+            {"id": old["id"]},
+        )
+    new = preview(client, "student_number,name\nS002,Cy\n")
+    listed = {job["id"]: job for job in client.get("/imports").json()}
+    assert listed[old["id"]]["state"] == "discarded"
+    assert listed[old["id"]]["error"] == "expired: not applied within 24 h"
+    assert listed[old["id"]]["verdicts"] == {"create": 1, "update": 0, "unchanged": 0, "refuse": 1}
+    assert listed[new["id"]]["state"] == "ready"
+    assert client.post(f"/imports/{old['id']}/apply").status_code == 409

@@ -193,6 +193,17 @@ def test_a_zip_refused_before_anything_is_extracted(make, says: str) -> None:  #
         archive.inspect(make(), LIMITS)
 
 
+def test_a_directory_too_long_to_parse_is_refused_from_its_end_record() -> None:
+    # Folders only: no file to count, yet every entry would cost zipfile an object to parse.
+    folders = io.BytesIO()
+    with zipfile.ZipFile(folders, "w") as file:
+        for n in range(200):
+            file.mkdir(f"d{n}")
+    folders.seek(0)
+    with pytest.raises(archive.ArchiveError, match="the ZIP's directory lists 200 entries"):
+        archive.inspect(folders, LIMITS)
+
+
 def test_a_zip_bomb_is_refused_from_its_directory() -> None:
     bomb = a_zip({"S001.jpg": b"\0" * (3 * 1024 * 1024)})
     limits = archive.ArchiveLimits(max_members=10, max_member_bytes=10**8, max_total_bytes=10**9)
@@ -245,3 +256,8 @@ def test_a_photo_without_consent_is_refused_and_a_yes_records_it() -> None:
     # Without photos, a yes still records consent; nobody is refused for lacking it.
     no_photos = roster.decide(rows_of("number,name,consent\nS002,Bob,yes\nS003,Cy,\n"), existing, None)
     assert [(d.verdict, d.changes) for d in no_photos] == [("update", ("consent",)), ("create", ())]
+
+
+def test_a_refused_row_still_names_its_photo_which_is_left_unread() -> None:
+    decided = roster.decide(rows_of("student_number,name\nS001,\n"), NOBODY, {"s001": ["S001.jpg"]})
+    assert [(d.verdict, d.reason, d.photo_name) for d in decided] == [("refuse", "empty name", "S001.jpg")]

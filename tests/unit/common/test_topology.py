@@ -1,7 +1,9 @@
 import json
 import re
+import shlex
 
 import pika.exceptions
+import pytest
 
 from harness.paths import ROOT
 from services.common import topology
@@ -169,3 +171,34 @@ def test_the_permissions_file_agrees_with_the_topology_module() -> None:
     assert on_disk == topology.permission_definitions(), (
         "run `python -m services.common.topology permissions > rabbitmq/permissions.json`"
     )
+
+
+def test_a_nodes_user_is_named_for_its_machine_with_the_services_permissions(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert topology.node_user("recognizer", "room-12") == "recognizer-room-12"
+    assert topology.main(["node-user", "recognizer", "room-12"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == 'rabbitmqctl add_user recognizer-room-12 "$NODE_PASSWORD"'
+    # What the shell hands rabbitmqctl: exactly the recognizer's three regexes, quoted intact.
+    assert shlex.split(lines[1]) == [
+        "rabbitmqctl",
+        "set_permissions",
+        "-p",
+        "/",
+        "recognizer-room-12",
+        *topology.PERMISSIONS["recognizer"],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("service", "node"),
+    [("recorder", "room-12"), ("recognizer", "Room 12"), ("capture", "-x"), ("capture", "")],
+)
+def test_only_workers_get_node_users_and_names_are_plain(
+    service: str, node: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(ValueError):
+        topology.node_user(service, node)
+    assert topology.main(["node-user", service, node]) == 2
+    assert capsys.readouterr().out == ""

@@ -26,6 +26,10 @@ from services.recorder.settings import RecorderSettings
 from services.web.settings import WebSettings
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+# Workers on other machines: a node's own file, and the central machine's TLS override.
+NODE_COMPOSE_FILE = ROOT / "docker-compose.node.yml"
+CENTRAL_TLS_FILE = ROOT / "docker-compose.central-tls.yml"
+NODE_ENV_EXAMPLE = ROOT / "node.env.example"
 ENV_EXAMPLE = ROOT / ".env.example"
 PROFILES = ("capture", "webcam")
 
@@ -55,10 +59,10 @@ class Documented:
     active: bool  # `NAME=value` is in force; `# NAME=value` documents a default
 
 
-def env_example() -> dict[str, Documented]:
+def env_example(path: Path = ENV_EXAMPLE) -> dict[str, Documented]:
     """Every variable .env.example documents, in force or commented out with its default."""
     documented: dict[str, Documented] = {}
-    for line in ENV_EXAMPLE.read_text().splitlines():
+    for line in path.read_text().splitlines():
         match = _ASSIGNMENT.match(line.strip())
         if match:
             name = match.group(2)
@@ -90,17 +94,19 @@ def compose_binary() -> Path:
     return Path(found)
 
 
-def run_compose(env: dict[str, str], *args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """`docker compose ARGS` on the repository's file with exactly `env` (plus PATH): an empty
-    --env-file keeps a developer's own .env out, a temporary HOME their Docker config."""
+def run_compose(
+    env: dict[str, str], *args: str, tmp_path: Path, files: tuple[Path, ...] = (COMPOSE_FILE,)
+) -> subprocess.CompletedProcess[str]:
+    """`docker compose ARGS` on the repository's file (or `files`, in order) with exactly `env`
+    (plus PATH): an empty --env-file keeps a developer's own .env out, a temporary HOME their
+    Docker config."""
     empty_env_file = tmp_path / "empty.env"
     empty_env_file.write_text("")
     command = [
         str(compose_binary()),
         "--project-directory",
         str(ROOT),
-        "--file",
-        str(COMPOSE_FILE),
+        *[flag for file in files for flag in ("--file", str(file))],
         "--env-file",
         str(empty_env_file),
         *[flag for profile in PROFILES for flag in ("--profile", profile)],
@@ -132,12 +138,10 @@ def compose_variables(tmp_path: Path) -> dict[str, Any]:
     return {name: variable for name, variable in variables.items() if name}
 
 
-def interpolated_names() -> set[str]:
+def interpolated_names(path: Path = COMPOSE_FILE) -> set[str]:
     """Every ${NAME...} in docker-compose.yml outside comments, read from the text itself."""
     code = "\n".join(
-        line.split(" #", 1)[0]
-        for line in COMPOSE_FILE.read_text().splitlines()
-        if not line.lstrip().startswith("#")
+        line.split(" #", 1)[0] for line in path.read_text().splitlines() if not line.lstrip().startswith("#")
     )
     return set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", code))
 

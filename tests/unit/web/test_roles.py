@@ -68,6 +68,12 @@ def test_an_admin_sees_everything() -> None:
         ("viewer", "POST", "/admin/tokens"),
         ("teacher", "POST", "/admin/users/1/disable"),
         ("viewer", "GET", "/admin/audit"),
+        ("teacher", "GET", "/imports"),
+        ("teacher", "POST", "/imports"),
+        ("viewer", "GET", "/imports/1"),
+        ("teacher", "GET", "/imports/1/state.json"),
+        ("viewer", "POST", "/imports/1/apply"),
+        ("teacher", "POST", "/imports/1/discard"),
     ],
 )
 def test_what_a_role_may_not_do_is_refused_before_the_api(role: str, method: str, path: str) -> None:
