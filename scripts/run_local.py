@@ -1,6 +1,8 @@
 """Run the whole system as local processes, without Docker: `make run` (see README).
 
-Prepares the database (creates it and loads db/schema.sql if missing) and the broker
+Prepares the database (creates it and applies db/migrations/; when DATABASE_URL's account may
+create users, one MySQL user per service with exactly its privileges and a fresh random
+password for this run, services/common/db_grants.py) and the broker
 topology (enabling RabbitMQ's consistent-hash exchange plugin on a local broker first, through
 scripts/ensure_rabbitmq_plugins.sh), then starts the recorder, N recognizers, the API and the
 dashboard, and capture when a source is given. A service that crashes is restarted with
@@ -10,6 +12,7 @@ backoff; Ctrl-C or SIGTERM stops them all cleanly (each finishes or requeues the
 import argparse
 import logging
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -22,6 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import pymysql  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from services.common import db_grants  # noqa: E402
 from services.common.amqp import declare_topology  # noqa: E402
 from services.common.db import create_database  # noqa: E402
 from services.common.logs import setup_logging  # noqa: E402
@@ -103,14 +110,43 @@ def ensure_broker_plugins(amqp_url: str) -> None:
         sys.exit(1)
 
 
-def prepare() -> None:
+def database_users(database_url: str) -> dict[str, str]:
+    """Each database service's own DATABASE_URL: a MySQL user with exactly its privileges
+    (db_grants) and a fresh random password for this run, when DATABASE_URL's account may
+    create users; else {} (every service uses DATABASE_URL, and a warning says so)."""
+    passwords = {service: secrets.token_hex(16) for service in db_grants.SERVICES}
+    try:
+        db_grants.apply(database_url, passwords, host="localhost" if _local(database_url) else "%")
+    except pymysql.MySQLError as error:
+        logger.warning(
+            "every service uses DATABASE_URL's account: it may not create MySQL users (%s); "
+            "run as root locally for one user per service",
+            error.args[-1] if error.args else error,
+        )
+        return {}
+    url = make_url(database_url)
+    return {
+        service: url.set(username=db_grants.USERNAMES[service], password=password).render_as_string(False)
+        for service, password in passwords.items()
+    }
+
+
+def _local(database_url: str) -> bool:
+    return make_url(database_url).host in {None, "localhost"}
+
+
+def prepare() -> dict[str, str]:
     database_url = DatabaseSettings().database_url
     logger.info("database: %s (created with the schema if missing)", redact(database_url))
     create_database(database_url)
+    users = database_users(database_url)
+    if users:
+        logger.info("MySQL: one user per service (%s)", ", ".join(db_grants.USERNAMES.values()))
     broker = BrokerSettings()
     ensure_broker_plugins(broker.amqp_url)
     declare_topology(broker, "run_local")
     logger.info("broker: %s (topology declared)", redact(broker.amqp_url))
+    return users
 
 
 def loopback_unless_set(variable: str) -> dict[str, str]:
@@ -118,16 +154,23 @@ def loopback_unless_set(variable: str) -> dict[str, str]:
     return {} if variable in os.environ else {variable: "127.0.0.1"}
 
 
-def services(args: argparse.Namespace) -> list[Service]:
-    chosen = [Service("recorder", "services.recorder")]
+def services(args: argparse.Namespace, database_urls: dict[str, str]) -> list[Service]:
+    def db(service: str) -> dict[str, str]:
+        return {"DATABASE_URL": database_urls[service]} if service in database_urls else {}
+
+    chosen = [Service("recorder", "services.recorder", db("recorder"))]
     chosen += [
-        Service(f"recognizer-{n}", "services.recognizer", {"RECOGNIZER_WORKER_ID": f"local-{n}"})
+        Service(
+            f"recognizer-{n}",
+            "services.recognizer",
+            {"RECOGNIZER_WORKER_ID": f"local-{n}", **db("recognizer")},
+        )
         for n in range(1, args.recognizers + 1)
     ]
     # On this machine only unless told otherwise (API_HOST/WEB_HOST in the environment or .env):
     # the settings' default 0.0.0.0 is for containers (issue 9, finding 14).
     if not args.no_api and (ROOT / "services" / "api" / "__main__.py").exists():
-        chosen.append(Service("api", "services.api", loopback_unless_set("API_HOST")))
+        chosen.append(Service("api", "services.api", {**loopback_unless_set("API_HOST"), **db("api")}))
     if not args.no_web and (ROOT / "services" / "web" / "__main__.py").exists():
         chosen.append(Service("web", "services.web", loopback_unless_set("WEB_HOST")))
     if args.source:
@@ -183,8 +226,7 @@ def main() -> None:
     load_dotenv(ROOT / ".env")
     args = parse_args()
     setup_logging("run_local", os.environ.get("LOG_LEVEL", "INFO"))
-    prepare()
-    running = services(args)
+    running = services(args, prepare())
     stopping = [False]
 
     def stop(signum: int, _frame: object) -> None:

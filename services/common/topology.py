@@ -500,13 +500,16 @@ def definitions(vhost: str = "/") -> dict[str, Any]:
 def main(argv: list[str]) -> int:
     """`python -m services.common.topology` > rabbitmq/definitions.json;
     `python -m services.common.topology permissions` > rabbitmq/permissions.json;
-    `python -m services.common.topology node-user SERVICE NODE`: the commands adding a node's user."""
+    `python -m services.common.topology node-user SERVICE NODE [VHOST]`: the commands adding a
+    node's user (on the vhost "/" unless told)."""
     if argv[:1] == ["node-user"]:
-        if len(argv) != 3:
-            sys.stderr.write("usage: python -m services.common.topology node-user recognizer|capture NODE\n")
+        if len(argv) not in (3, 4):
+            sys.stderr.write(
+                "usage: python -m services.common.topology node-user recognizer|capture NODE [VHOST]\n"
+            )
             return 2
         try:
-            commands = node_user_commands(argv[1], argv[2])
+            commands = node_user_commands(*argv[1:])
         except ValueError as error:
             sys.stderr.write(f"{error}\n")
             return 2

@@ -29,6 +29,7 @@ from harness.processes import ServiceProcess, free_port
 from harness.servers import fresh_database, fresh_vhost, remove_database, remove_vhost
 from tests.support.amqp import TestBroker
 from tests.support.browser import wait_healthy
+from tests.support.db_users import service_db_user
 from tests.support.proxy import FlakyProxy
 
 # Dates shown in a zone other than UTC prove the dashboard converts them.
@@ -128,6 +129,10 @@ def stack() -> Iterator[Stack]:
     if not (ROOT / "services" / "api" / "__main__.py").exists():
         pytest.fail("the browser tests need the real API (services/api/__main__.py)")
     database_url = fresh_database()
+    # The API connects as its own MySQL user, with compose's privileges (db_grants);
+    # `database_url` (the owner's) stays the tests' own, for setting up what no route makes.
+    api_user = service_db_user(database_url, "api")
+    api_database_url = api_user.__enter__()
     vhost, amqp_url = fresh_vhost()
     api_port, web_port = free_port(), free_port()
     broker_address = urlsplit(amqp_url)
@@ -135,7 +140,12 @@ def stack() -> Iterator[Stack]:
     proxied = broker_address._replace(
         netloc=f"{broker_address.username}:{broker_address.password}@127.0.0.1:{proxy.port}"
     )
-    common = {"DATABASE_URL": database_url, "AMQP_URL": amqp_url, "TIMEZONE": TIMEZONE, "LOG_LEVEL": "INFO"}
+    common = {
+        "DATABASE_URL": api_database_url,
+        "AMQP_URL": amqp_url,
+        "TIMEZONE": TIMEZONE,
+        "LOG_LEVEL": "INFO",
+    }
     api = ServiceProcess(
         "services.api", {**common, "API_HOST": "127.0.0.1", "API_PORT": str(api_port)}, "browser-api"
     )
@@ -158,7 +168,7 @@ def stack() -> Iterator[Stack]:
     try:
         wait_healthy(f"http://127.0.0.1:{api_port}/health", api, "the API")
         wait_healthy(f"http://127.0.0.1:{web_port}/health", web, "the dashboard")
-        create_admin(database_url)
+        create_admin(api_database_url)
         client.headers["Authorization"] = f"Bearer {sign_in_api(f'http://127.0.0.1:{api_port}')}"
         yield Stack(
             api_url=f"http://127.0.0.1:{api_port}",
@@ -174,6 +184,7 @@ def stack() -> Iterator[Stack]:
         api.stop()
         proxy.close()
         remove_vhost(vhost)
+        api_user.__exit__(None, None, None)
         remove_database(database_url)
 
 

@@ -21,6 +21,7 @@ from tests.browser.conftest import PASSWORD, TIMEZONE, Stack, log_in
 from tests.browser.helpers import screenshot
 from tests.support.amqp import TestBroker
 from tests.support.broker_users import service_user
+from tests.support.db_users import service_db_user
 
 pytestmark = pytest.mark.browser
 
@@ -34,14 +35,17 @@ def counts(page: Page) -> dict[str, str]:
 
 @pytest.fixture
 def recorder(stack: Stack, tmp_path: Path) -> Iterator[ServiceProcess]:
-    """A real recorder on the stack's database and vhost, as the recorder broker user: it marks
+    """A real recorder on the stack's database and vhost, as the recorder's broker and MySQL users: it marks
     who the recognizers name, and announces marks and every change of a status (its tick).
     A first sighting later than 30 minutes after the start is late."""
-    with service_user(stack.amqp_url, "recorder") as url:
+    with (
+        service_user(stack.amqp_url, "recorder") as url,
+        service_db_user(stack.database_url, "recorder") as db,
+    ):
         process = ServiceProcess(
             "services.recorder",
             {
-                "DATABASE_URL": stack.database_url,
+                "DATABASE_URL": db,
                 "AMQP_URL": url,
                 "TIMEZONE": TIMEZONE,
                 "RECORDER_CSV_PATH": str(tmp_path / "attendance.csv"),
@@ -137,11 +141,14 @@ def test_the_roster_and_its_counts_follow_the_recorder(
 
 @pytest.fixture
 def recognizer(stack: Stack) -> Iterator[ServiceProcess]:
-    """A real recognizer on the stack's database and vhost, as the recognizer broker user."""
-    with service_user(stack.amqp_url, "recognizer") as url:
+    """A real recognizer on the stack's database and vhost, as the recognizer's broker and MySQL users."""
+    with (
+        service_user(stack.amqp_url, "recognizer") as url,
+        service_db_user(stack.database_url, "recognizer") as db,
+    ):
         worker = ServiceProcess(
             "services.recognizer",
-            {"DATABASE_URL": stack.database_url, "AMQP_URL": url, "RECOGNIZER_PREVIEW_FPS": "2"},
+            {"DATABASE_URL": db, "AMQP_URL": url, "RECOGNIZER_PREVIEW_FPS": "2"},
             "browser-recognizer",
         )
         try:

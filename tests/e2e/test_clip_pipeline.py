@@ -1,10 +1,12 @@
 """The whole pipeline on the shared clip: enroll with the real command, then capture -> two
-recognizer processes -> recorder, through the real broker into MySQL and the CSV."""
+recognizer processes -> recorder, through the real broker into MySQL and the CSV. Each
+service connects to MySQL as its own user, with compose's privileges (db_grants)."""
 
 import csv
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from harness.processes import ServiceProcess, wait_until
 from harness.servers import frame_consumers, frames_waiting
 from services.common import topology
 from tests.support.amqp import TestBroker
+from tests.support.db_users import service_db_user
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faces]
 
@@ -37,6 +40,16 @@ def env(database_url: str, amqp_url: str, tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
+def db_as(database_url: str) -> Iterator[dict[str, str]]:
+    """Each service's DATABASE_URL, as compose gives it: its own MySQL user (db_grants)."""
+    with ExitStack() as users:
+        yield {
+            s: users.enter_context(service_db_user(database_url, s))
+            for s in ("api", "recorder", "recognizer")
+        }
+
+
+@pytest.fixture
 def processes() -> Iterator[list[ServiceProcess]]:
     started: list[ServiceProcess] = []
     yield started
@@ -45,7 +58,12 @@ def processes() -> Iterator[list[ServiceProcess]]:
 
 
 def test_lin_manuel_miranda_is_marked_present_exactly_once_and_nobody_else(
-    env: dict[str, str], processes: list[ServiceProcess], engine: sa.Engine, faces_dir: Path, tmp_path: Path
+    env: dict[str, str],
+    db_as: dict[str, str],
+    processes: list[ServiceProcess],
+    engine: sa.Engine,
+    faces_dir: Path,
+    tmp_path: Path,
 ) -> None:
     for number, name in ENROLLED.items():
         photos = sorted((faces_dir / "people" / number).glob("*.jpg"))[:1]
@@ -63,14 +81,20 @@ def test_lin_manuel_miranda_is_marked_present_exactly_once_and_nobody_else(
                 *map(str, photos),
             ],
             cwd=ROOT,
-            env={**env, "PATH": "/usr/bin:/bin"},
+            env={**env, "DATABASE_URL": db_as["api"], "PATH": "/usr/bin:/bin"},
             check=True,
             capture_output=True,
             timeout=120,
         )
-    processes.append(ServiceProcess("services.recorder", env, "e2e-recorder"))
+    processes.append(
+        ServiceProcess("services.recorder", {**env, "DATABASE_URL": db_as["recorder"]}, "e2e-recorder")
+    )
     processes += [
-        ServiceProcess("services.recognizer", {**env, "RECOGNIZER_WORKER_ID": f"w{n}"}, f"e2e-recognizer-{n}")
+        ServiceProcess(
+            "services.recognizer",
+            {**env, "DATABASE_URL": db_as["recognizer"], "RECOGNIZER_WORKER_ID": f"w{n}"},
+            f"e2e-recognizer-{n}",
+        )
         for n in (1, 2)
     ]
     broker = TestBroker(env["AMQP_URL"])

@@ -57,7 +57,7 @@ from services.web.hub import LiveHub
 from services.web.live import deliver
 
 # The API's own fixtures (a signed-in TestClient of create_app on a fresh database).
-from tests.integration.api.conftest import BROKER_DOWN_URL, MakeClient, make_client  # noqa: F401
+from tests.integration.api.conftest import BROKER_DOWN_URL, MakeClient, api_database_url, make_client  # noqa: F401
 from tests.integration.api.helpers import new_student, upload
 
 pytestmark = [pytest.mark.security]

@@ -35,7 +35,7 @@ from services.recorder.retention import Purger, purge_sightings
 from services.recorder.store import AttendanceStore, MarkPolicy
 
 # The API's own fixtures (a signed-in TestClient of create_app on a fresh database).
-from tests.integration.api.conftest import BROKER_DOWN_URL, MakeClient, make_client  # noqa: F401
+from tests.integration.api.conftest import BROKER_DOWN_URL, MakeClient, api_database_url, make_client  # noqa: F401
 from tests.integration.api.helpers import face, new_student, upload
 
 pytestmark = [pytest.mark.security]

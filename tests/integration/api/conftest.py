@@ -22,6 +22,7 @@ from services.api.accounts.tokens import issue_session
 from services.api.accounts.users import Role, create_user, find_user
 from services.api.app import create_app
 from services.api.settings import ApiSettings
+from tests.support.db_users import service_db_user
 
 # Nothing listens here: a broker that is down, for tests that must not reach a real one.
 BROKER_DOWN_URL = "amqp://guest:guest@127.0.0.1:1/%2F"
@@ -103,8 +104,17 @@ def check_response(response: httpx.Response) -> None:
 
 
 @pytest.fixture
-def make_client(database_url: str) -> Iterator[MakeClient]:
-    """A client of an app with these settings (DATABASE_URL is the test's; AMQP_URL must be given)."""
+def api_database_url(database_url: str) -> Iterator[str]:
+    """The test's database as the API's own MySQL user (db_grants: what compose grants it)."""
+    with service_db_user(database_url, "api") as url:
+        yield url
+
+
+@pytest.fixture
+def make_client(api_database_url: str) -> Iterator[MakeClient]:
+    """A client of an app with these settings (DATABASE_URL is the test's, as the API's MySQL
+    user, so a query beyond the API's privileges fails here; AMQP_URL must be given)."""
+    database_url = api_database_url
     clients: list[TestClient] = []
 
     def make(

@@ -24,7 +24,7 @@ School = dict[str, Any]
 
 
 @pytest.fixture
-def school(client: TestClient) -> School:
+def school(client: TestClient, engine: sa.Engine) -> School:
     """Maths, running now on room-1: Ada (seen by the camera) and Bob on its roster; Carol on no
     roster; a Maths session of tomorrow."""
     now = datetime.now(UTC)
@@ -44,7 +44,7 @@ def school(client: TestClient) -> School:
         response = client.post("/sessions", json=body)
         assert response.status_code == 201, response.text
         sessions[name] = response.json()
-    store = AttendanceStore(engine_of(client), ZoneInfo("UTC"), MarkPolicy())
+    store = AttendanceStore(engine, ZoneInfo("UTC"), MarkPolicy())
     sighting = FaceRecognized(
         camera_id="room-1",
         frame_seq=1,

@@ -50,7 +50,7 @@ def look(crop: bytes, track: uuid.UUID, at: datetime, **named: Any) -> IdentityE
 
 
 @pytest.fixture
-def queue(client: TestClient) -> dict[str, Any]:
+def queue(client: TestClient, engine: sa.Engine) -> dict[str, Any]:
     """A course session (Ada and Grace on the roster, Bob not), and what the recorder kept of
     it: an unknown face (two looks) and a face named Ada on thin evidence (it marked her)."""
     ada = new_student(client, "S1", "Ada Lovelace")
@@ -72,7 +72,7 @@ def queue(client: TestClient) -> dict[str, Any]:
     crop = real_crop("kate_siegel")
     unknown, check = uuid.uuid4(), uuid.uuid4()
     at = now - timedelta(minutes=5)
-    AttendanceStore(engine_of(client), ZoneInfo("UTC"), MarkPolicy()).record(
+    AttendanceStore(engine, ZoneInfo("UTC"), MarkPolicy()).record(
         [
             look(crop, unknown, at),
             look(crop, unknown, at + timedelta(seconds=1)),

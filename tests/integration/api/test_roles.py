@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from services.common.messages import FaceBox, FaceRecognized
 from services.recorder.store import AttendanceStore, MarkPolicy
-from tests.integration.api.conftest import SignIn, engine_of
+from tests.integration.api.conftest import SignIn
 from tests.integration.api.helpers import face, new_student, upload
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,7 @@ def seen(student: dict[str, Any], camera: str, at: datetime) -> FaceRecognized:
 
 
 @pytest.fixture
-def school(client: TestClient) -> School:
+def school(client: TestClient, engine: sa.Engine) -> School:
     """Maths (Ada, on room-1) and Art (Bob, on room-2), each with a session running now in which
     its student was seen; Carol on no roster; room-3 has only its default session."""
     now = datetime.now(UTC)
@@ -57,7 +57,7 @@ def school(client: TestClient) -> School:
         response = client.post("/sessions", json=body)
         assert response.status_code == 201, response.text
         sessions[code], courses[code] = response.json(), course
-    store = AttendanceStore(engine_of(client), ZoneInfo("UTC"), MarkPolicy())
+    store = AttendanceStore(engine, ZoneInfo("UTC"), MarkPolicy())
     for student, camera in ((ada, "room-1"), (bob, "room-2"), (carol, "room-3")):
         store.record([seen(student, camera, now), seen(student, camera, now + timedelta(seconds=1))])
     day = now.date().isoformat()

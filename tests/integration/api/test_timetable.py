@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from services.common.timetable import slot_span
 from services.recorder.store import AttendanceStore, MarkPolicy
-from tests.integration.api.conftest import BROKER_DOWN_URL, MakeClient, SignIn, engine_of
+from tests.integration.api.conftest import BROKER_DOWN_URL, MakeClient, SignIn
 
 pytestmark = pytest.mark.integration
 
@@ -185,9 +185,10 @@ def test_a_one_off_session_and_a_slot_session_never_overlap_on_a_camera(api: Tes
     assert api.post("/sessions", json={**one_off, "camera_id": "lab-2"}).status_code == 201
 
 
-def test_the_recorders_tick_makes_the_sessions_of_a_slot_nobody_made(api: TestClient) -> None:
+def test_the_recorders_tick_makes_the_sessions_of_a_slot_nobody_made(
+    api: TestClient, engine: sa.Engine
+) -> None:
     term, course = add_term(api), add_course(api)
-    engine = engine_of(api)
     with engine.begin() as connection:  # a slot as an older version, or a restore, left it: no sessions
         connection.execute(sa.text("INSERT INTO cameras (id, name) VALUES ('lab-9', 'Lab 9')"))
         connection.execute(

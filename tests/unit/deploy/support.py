@@ -19,7 +19,7 @@ import pytest
 from harness.paths import ROOT
 from services.api.settings import ApiSettings
 from services.capture.settings import CaptureSettings
-from services.common import topology
+from services.common import db_grants, topology
 from services.recognizer.enroll import EnrollSettings
 from services.recognizer.settings import RecognizerSettings
 from services.recorder.settings import RecorderSettings
@@ -47,7 +47,9 @@ ALL_SETTINGS: tuple[type[Any], ...] = (*dict.fromkeys(SERVICE_SETTINGS.values())
 # Required secrets: empty in .env.example on purpose, so compose stops until they are chosen.
 # One broker password per service (services/common/topology.py SERVICES).
 BROKER_SERVICE_SECRETS = tuple(topology.password_variable(service) for service in topology.SERVICES)
-SECRETS = ("MYSQL_PASSWORD", "MYSQL_ROOT_PASSWORD", "RABBITMQ_PASSWORD", *BROKER_SERVICE_SECRETS)
+# One MySQL password per service that uses the database (services/common/db_grants.py SERVICES).
+DATABASE_SERVICE_SECRETS = tuple(f"MYSQL_{service.upper()}_PASSWORD" for service in db_grants.SERVICES)
+SECRETS = ("MYSQL_ROOT_PASSWORD", "RABBITMQ_PASSWORD", *BROKER_SERVICE_SECRETS, *DATABASE_SERVICE_SECRETS)
 SECRET_VALUES = {name: f"test{name.lower().replace('_', '')}1" for name in SECRETS}
 
 _ASSIGNMENT = re.compile(r"^(#\s*)?([A-Z][A-Z0-9_]*)=(.*)$")

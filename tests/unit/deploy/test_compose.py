@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from services.api.settings import ApiSettings
-from services.common import topology
+from services.common import db_grants, topology
 from services.recorder.settings import RecorderSettings
 from services.web.settings import WebSettings
 from tests.unit.deploy import support
@@ -130,13 +130,24 @@ def test_services_reach_rabbitmq_and_mysql_with_the_chosen_credentials(services:
         user, secret = topology.broker_user(service), password[topology.password_variable(service)]
         assert services[name]["environment"]["AMQP_URL"] == f"amqp://{user}:{secret}@rabbitmq:5672/%2F", name
     assert "AMQP_URL" not in services["migrate"]["environment"], "migrate needs no broker"
-    for name in ("recognizer", "recorder", "api"):
+    # And its own MySQL user (least privilege: db_grants.PRIVILEGES), made by migrate as root.
+    for name in db_grants.SERVICES:
+        user, secret = db_grants.USERNAMES[name], password[f"MYSQL_{name.upper()}_PASSWORD"]
         assert services[name]["environment"]["DATABASE_URL"] == (
-            f"mysql+pymysql://attendance:{password['MYSQL_PASSWORD']}@mysql:3306/attendance"
-        )
+            f"mysql+pymysql://{user}:{secret}@mysql:3306/attendance"
+        ), name
+    migrate = services["migrate"]["environment"]
+    root = password["MYSQL_ROOT_PASSWORD"]
+    assert migrate["DATABASE_URL"] == f"mysql+pymysql://root:{root}@mysql:3306/attendance"
+    for name in db_grants.SERVICES:
+        variable = f"MYSQL_{name.upper()}_PASSWORD"
+        assert migrate[variable] == password[variable], variable
+    for name in PYTHON_SERVICES:
+        if name.removesuffix("-webcam") not in db_grants.SERVICES:
+            assert "DATABASE_URL" not in services[name]["environment"], f"{name} needs no database"
     mysql = services["mysql"]["environment"]
-    assert (mysql["MYSQL_DATABASE"], mysql["MYSQL_USER"]) == ("attendance", "attendance")
-    assert mysql["MYSQL_PASSWORD"] == password["MYSQL_PASSWORD"]
+    assert mysql["MYSQL_DATABASE"] == "attendance" and "MYSQL_USER" not in mysql
+    assert mysql["MYSQL_ROOT_PASSWORD"] == root
     broker = services["rabbitmq"]["environment"]
     assert broker["RABBITMQ_PASSWORD"] == password["RABBITMQ_PASSWORD"]
     for service in topology.SERVICES:
@@ -156,7 +167,8 @@ def test_mysql_keeps_its_data_and_migrations_run_before_every_database_user(conf
     assert re.fullmatch(r"mysql:8\.\d+\.\d+", mysql["image"]), "pin the exact MySQL 8 release"
     mounts = {volume["target"]: volume for volume in mysql["volumes"]}
     migrate = config["services"]["migrate"]
-    assert migrate["entrypoint"] == ["python", "-m", "services.common.migrations"]
+    # The migrations, then each service's MySQL user and privileges (db_grants).
+    assert migrate["entrypoint"] == ["python", "-m", "services.common.db_grants", "setup"]
     assert migrate["depends_on"]["mysql"]["condition"] == "service_healthy"
     for name in ("recognizer", "recorder", "api"):
         assert (
