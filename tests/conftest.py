@@ -13,7 +13,7 @@ from services.common.settings import DatabaseSettings
 # Chromium fixtures, once for every tier that drives the dashboard (session-scoped: one browser).
 from tests.support.browser import browser, page, page_errors  # noqa: F401
 
-TIERS = {"integration": "integration", "e2e": "e2e", "browser": "browser"}
+TIERS = {"integration": "integration", "e2e": "e2e", "browser": "browser", "contract": "contract"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    Strict,
     StringConstraints,
 )
 
@@ -37,13 +38,15 @@ CameraId = Annotated[str, Field(pattern=CAMERA_ID_PATTERN)]
 
 
 def _iso_day(value: object) -> object:
-    # Pydantic would also take a number of seconds since 1970 ("0"); a day is written YYYY-MM-DD.
-    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise ValueError("a day is written YYYY-MM-DD")
-    return value
+    # Pydantic would also take a number of seconds since 1970 ("0", or 0 in a JSON body); a day
+    # is written YYYY-MM-DD.
+    if (isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)) or isinstance(value, date):
+        return value
+    raise ValueError("a day is written YYYY-MM-DD")
 
 
-Day = Annotated[date, BeforeValidator(_iso_day)]
+# Not strict (see RequestBody): a day arrives as text, in a query or a JSON body alike.
+Day = Annotated[date, Strict(False), BeforeValidator(_iso_day)]
 
 
 def _iso_text(value: object) -> object:
@@ -54,7 +57,7 @@ def _iso_text(value: object) -> object:
 
 
 # An aware moment written in ISO 8601 with its offset.
-Moment = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+Moment = Annotated[AwareDatetime, Strict(False), BeforeValidator(_iso_text)]
 DayQuery = Annotated[
     Day | None, Query(description="A day in the school's time zone, YYYY-MM-DD (default: today)")
 ]
@@ -65,8 +68,10 @@ Responses = dict[int | str, dict[str, Any]]
 
 
 class RequestBody(BaseModel):
-    # A misspelt field is an error, not silently ignored.
-    model_config = ConfigDict(extra="forbid")
+    # A misspelt field is an error, not silently ignored. Strict: a JSON body says what it means,
+    # so `"consent": 0` or `"yes"` is not read as a boolean, nor `"7"` or `7.0` as an id (found
+    # by schemathesis). Days, moments and times of day are text in JSON: their types opt out.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ResponseBody(BaseModel):
@@ -252,6 +257,7 @@ def _clock_time(value: object) -> object:
 
 ClockTime = Annotated[
     time,
+    Strict(False),
     BeforeValidator(_clock_time),
     PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str, when_used="json"),
 ]

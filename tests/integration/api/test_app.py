@@ -262,3 +262,54 @@ def test_every_protected_route_documents_401_and_403(client: TestClient) -> None
             assert {"401", "403"} <= set(operation["responses"]), (method, path)
             assert operation.get("security") == [{"HTTPBearer": []}], (method, path)
     assert "429" in spec["paths"]["/auth/login"]["post"]["responses"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/students", {"student_number": "S1", "name": "Ada", "consent": 0}, "consent"),
+        ("/students", {"student_number": "S1", "name": "Ada", "consent": "yes"}, "consent"),
+        ("/students/1/consent", {"given": 1}, "given"),
+        ("/review/items/1/assign", {"student_id": 1, "enroll": "true"}, "enroll"),
+    ],
+)
+def test_a_boolean_in_a_body_must_be_true_or_false(
+    client: TestClient, path: str, body: dict[str, object], field: str
+) -> None:
+    # Found by schemathesis: `"consent": 0` was read as false (and 1 as consent given).
+    method = client.put if path.endswith("/consent") else client.post
+    response = method(path, json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"] == f"{field}: Input should be a valid boolean"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/courses/1/students", {"student_ids": ["1"]}, "student_ids.0"),
+        ("/courses/1/teachers", {"user_ids": [1.0]}, "user_ids.0"),
+        ("/review/items/1/assign", {"student_id": True}, "student_id"),
+    ],
+)
+def test_an_id_in_a_body_must_be_an_integer(
+    client: TestClient, path: str, body: dict[str, object], field: str
+) -> None:
+    # Found while fixing the booleans above: lax pydantic read "1", 1.0 and true as the id 1.
+    method = client.put if path.startswith("/courses") else client.post
+    response = method(path, json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"] == f"{field}: Input should be a valid integer"
+
+
+@pytest.mark.parametrize("path", ["/terms", "/holidays"])
+def test_a_day_in_a_body_must_be_written_as_a_day(client: TestClient, path: str) -> None:
+    # Found by schemathesis: `"first_day": 0` made a term starting 1970-01-01.
+    response = client.post(path, json={"name": "Autumn", "first_day": 0, "last_day": "2026-12-18"})
+    assert response.status_code == 422
+    assert response.json()["detail"] == "first_day: a day is written YYYY-MM-DD"
+    assert (
+        client.post(
+            path, json={"name": "Autumn", "first_day": "2026-09-01", "last_day": "2026-12-18"}
+        ).status_code
+        == 201
+    )
