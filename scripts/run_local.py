@@ -30,7 +30,8 @@ import pymysql  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from services.common import db_grants, topology  # noqa: E402
-from services.common.amqp import declare_topology  # noqa: E402
+from services.common.amqp import closing, connect, declare_topology  # noqa: E402
+from services.common.amqp.migration import migrate as migrate_queues  # noqa: E402
 from services.common.db import create_database  # noqa: E402
 from services.common.logs import setup_logging  # noqa: E402
 from services.common.settings import BrokerSettings, DatabaseSettings, redact  # noqa: E402
@@ -181,6 +182,12 @@ def prepare() -> dict[str, dict[str, str]]:
         logger.info("MySQL: one user per service (%s)", ", ".join(db_grants.USERNAMES.values()))
     broker = BrokerSettings()
     ensure_broker_plugins(broker.amqp_url)
+    # A broker from before the quorum queues still has classic ones: migrate them (messages
+    # kept) while no service runs yet, or every service would stop on declaring them.
+    with closing(connect(broker, "run_local")) as connection:
+        migrated = migrate_queues(connection)
+    if migrated:
+        logger.info("broker: queues migrated to the topology's arguments: %s", migrated)
     declare_topology(broker, "run_local")
     logger.info("broker: %s (topology declared)", redact(broker.amqp_url))
     brokers = broker_users(broker.amqp_url)
