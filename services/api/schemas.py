@@ -219,6 +219,17 @@ class CourseOut(ResponseBody):
     name: str
     student_ids: list[int]
     teacher_ids: list[int] = Field(description="The users who teach it (see PUT /courses/{id}/teachers)")
+    late_after_min: int | None = Field(
+        None,
+        description="Minutes after a session's start from which a first sighting is late (null: the school's "
+        "RECORDER_LATE_AFTER_MIN)",
+    )
+
+
+class LateAfterIn(RequestBody):
+    minutes: Annotated[int, Field(ge=0, le=600)] | None = Field(
+        description="The course's grace in minutes; null: the school's default (RECORDER_LATE_AFTER_MIN)"
+    )
 
 
 class TeachersIn(RequestBody):

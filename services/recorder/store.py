@@ -347,8 +347,18 @@ class AttendanceStore:
             evidence=_evidence_row(next((e for e in fresh if str(e.event_id) == event_id), None)),
         )
 
-    def _status(self, session: ClassSession, first_seen: datetime) -> str:
-        return rules.status_for(session, first_seen, self.policy.late_after_min)
+    def _status(self, connection: Connection, session: ClassSession, first_seen: datetime) -> str:
+        """Present or late: late after the course's own grace (courses.late_after_min), else the
+        school's (RECORDER_LATE_AFTER_MIN). Read per mark: a mark is made once per student and
+        session, and an admin's change of the grace counts from the next mark."""
+        grace = self.policy.late_after_min
+        if session.course_id is not None:
+            own = connection.execute(
+                sa.text("SELECT late_after_min FROM courses WHERE id = :id"), {"id": session.course_id}
+            ).scalar()
+            if own is not None:
+                grace = float(own)
+        return rules.status_for(session, first_seen, grace)
 
     def _sighting_values(self, facts: _Facts) -> dict[str, object]:
         return {
@@ -376,7 +386,7 @@ class AttendanceStore:
                 **self._sighting_values(facts),
                 "session": session.id,
                 "student": student_id,
-                "status": self._status(session, facts.first_seen),
+                "status": self._status(connection, session, facts.first_seen),
                 "event_id": facts.event_id,
             },
         )
@@ -390,7 +400,11 @@ class AttendanceStore:
         row becomes present or late, as recognition's change (docs/attendance-record.md). The
         row keeps its mark's event_id (its key in the CSV); its sightings are now these."""
         outcome = set_status(
-            connection, session.id, student_id, self._status(session, facts.first_seen), actor=RECOGNITION
+            connection,
+            session.id,
+            student_id,
+            self._status(connection, session, facts.first_seen),
+            actor=RECOGNITION,
         )
         connection.execute(
             sa.text(

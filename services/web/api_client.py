@@ -218,6 +218,9 @@ class ApiClient:
     def create_course(self, code: str, name: str) -> dict[str, Any]:
         return dict(self._json("POST", "/courses", json={"code": code, "name": name}))
 
+    def set_course_late_after(self, course_id: int, minutes: int | None) -> dict[str, Any]:
+        return dict(self._json("PUT", f"/courses/{course_id}/late-after", json={"minutes": minutes}))
+
     def set_roster(self, course_id: int, student_ids: Sequence[int]) -> dict[str, Any]:
         return dict(
             self._json("PUT", f"/courses/{course_id}/students", json={"student_ids": list(student_ids)})

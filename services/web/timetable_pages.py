@@ -126,6 +126,24 @@ def set_roster(course_id: int) -> ResponseReturnValue:
     return redirect(url_for("timetable.course", course_id=course_id), 303)
 
 
+@bp.post("/courses/<int:course_id>/late-after")
+def set_late_after(course_id: int) -> ResponseReturnValue:
+    _manager()
+    raw = request.form.get("minutes", "").strip()
+    if raw and not raw.isdigit():
+        flash("Late after: a whole number of minutes, or empty for the school's default.", "error")
+        return redirect(url_for("timetable.course", course_id=course_id), 303)
+    try:
+        course = user_api().set_course_late_after(course_id, int(raw) if raw else None)
+    except ApiRefusedError as error:
+        flash(f"Grace not changed: {_refusal(error)}", "error")
+    else:
+        minutes = course.get("late_after_min")
+        said = "the school's default" if minutes is None else f"{minutes} minutes after the start"
+        flash(f"{course.get('code', course_id)}: late from {said}.", "ok")
+    return redirect(url_for("timetable.course", course_id=course_id), 303)
+
+
 @bp.post("/courses/<int:course_id>/slots")
 def add_slot(course_id: int) -> ResponseReturnValue:
     _manager()

@@ -13,6 +13,7 @@ class Course:
     name: str
     student_ids: list[int]
     teacher_ids: list[int]
+    late_after_min: int | None = None  # the course's own grace; None: the school's
 
 
 def _rosters(connection: Connection) -> dict[int, list[int]]:
@@ -37,9 +38,16 @@ def _teachers(connection: Connection) -> dict[int, list[int]]:
 def list_courses(connection: Connection, only: set[int] | None = None) -> list[Course]:
     """Every course by code, or only those with these ids."""
     rosters, teachers = _rosters(connection), _teachers(connection)
-    rows = connection.execute(sa.text("SELECT id, code, name FROM courses ORDER BY code, id"))
+    rows = connection.execute(sa.text("SELECT id, code, name, late_after_min FROM courses ORDER BY code, id"))
     return [
-        Course(int(r.id), r.code, r.name, rosters.get(int(r.id), []), teachers.get(int(r.id), []))
+        Course(
+            int(r.id),
+            r.code,
+            r.name,
+            rosters.get(int(r.id), []),
+            teachers.get(int(r.id), []),
+            r.late_after_min,
+        )
         for r in rows
         if only is None or int(r.id) in only
     ]
@@ -47,12 +55,24 @@ def list_courses(connection: Connection, only: set[int] | None = None) -> list[C
 
 def get_course(connection: Connection, course_id: int) -> Course | None:
     row = connection.execute(
-        sa.text("SELECT id, code, name FROM courses WHERE id = :id"), {"id": course_id}
+        sa.text("SELECT id, code, name, late_after_min FROM courses WHERE id = :id"), {"id": course_id}
     ).first()
     if row is None:
         return None
     return Course(
-        int(row.id), row.code, row.name, roster(connection, course_id), teachers_of(connection, course_id)
+        int(row.id),
+        row.code,
+        row.name,
+        roster(connection, course_id),
+        teachers_of(connection, course_id),
+        row.late_after_min,
+    )
+
+
+def set_late_after(connection: Connection, course_id: int, minutes: int | None) -> None:
+    connection.execute(
+        sa.text("UPDATE courses SET late_after_min = :minutes WHERE id = :id"),
+        {"minutes": minutes, "id": course_id},
     )
 
 

@@ -19,8 +19,9 @@ from services.api.queries.courses import (
     replace_roster,
     replace_teachers,
 )
+from services.api.queries.courses import set_late_after as set_course_late_after
 from services.api.queries.students import active_student_ids
-from services.api.schemas import CourseIn, CourseOut, ErrorOut, RosterIn, TeachersIn
+from services.api.schemas import CourseIn, CourseOut, ErrorOut, LateAfterIn, RosterIn, TeachersIn
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +116,25 @@ def set_teachers(course_id: int, body: TeachersIn, admin: Admin, context: Contex
         replace_teachers(connection, course_id, wanted)
         listed = ", ".join(str(user_id) for user_id in wanted) or "none"
         audit.record(connection, admin, "course.teachers", "course", course_id, detail=f"teachers: {listed}")
+        course = get_course(connection, course_id)
+    assert course is not None
+    return CourseOut.model_validate(course)
+
+
+@router.put(
+    "/{course_id}/late-after",
+    response_model=CourseOut,
+    summary="Set a course's grace: minutes after a session's start from which a first sighting is late",
+    description="null: the school's RECORDER_LATE_AFTER_MIN again. Marks already made keep their status.",
+    responses={404: {"model": ErrorOut, "description": "No such course"}},
+)
+def set_late_after(course_id: int, body: LateAfterIn, admin: Admin, context: Context) -> CourseOut:
+    with context.engine.begin() as connection:
+        if get_course(connection, course_id) is None:
+            raise not_found("course", course_id)
+        set_course_late_after(connection, course_id, body.minutes)
+        grace = "the school's" if body.minutes is None else f"{body.minutes} min"
+        audit.record(connection, admin, "course.grace", "course", course_id, detail=f"late after: {grace}")
         course = get_course(connection, course_id)
     assert course is not None
     return CourseOut.model_validate(course)

@@ -203,6 +203,7 @@ def test_courses_are_created_listed_and_given_a_roster(client: TestClient) -> No
         "name": "Computing",
         "student_ids": [],
         "teacher_ids": [],
+        "late_after_min": None,  # the school's grace
     }
     client.post("/courses", json={"code": "AA100", "name": "Art"})
 

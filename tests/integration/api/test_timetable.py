@@ -288,3 +288,23 @@ def test_only_admins_change_the_timetable_and_a_teacher_reads_their_own_courses(
             ).status_code
             == 403
         )
+
+
+def test_a_courses_grace_is_set_shown_and_reset_and_bad_values_are_refused(
+    api: TestClient, sign_in: SignIn
+) -> None:
+    course = add_course(api)
+    assert course["late_after_min"] is None
+    response = api.put(f"/courses/{course['id']}/late-after", json={"minutes": 10})
+    assert response.status_code == 200, response.text
+    assert response.json()["late_after_min"] == 10
+    assert [c["late_after_min"] for c in api.get("/courses").json()] == [10]
+    assert (
+        api.put(f"/courses/{course['id']}/late-after", json={"minutes": None}).json()["late_after_min"]
+        is None
+    )
+    for bad in ({"minutes": -1}, {"minutes": 601}, {"minutes": "10"}, {}):
+        assert api.put(f"/courses/{course['id']}/late-after", json=bad).status_code == 422, bad
+    assert api.put("/courses/999/late-after", json={"minutes": 5}).status_code == 404
+    teacher = sign_in("teacher", courses=(course["id"],))
+    assert teacher.put(f"/courses/{course['id']}/late-after", json={"minutes": 5}).status_code == 403

@@ -226,3 +226,21 @@ def test_an_announced_mark_of_a_person_carries_no_sightings(
     marks = [o.message for o in recorder.tick() if isinstance(o.message, AttendanceMarked)]
     [mark] = [m for m in marks if m.student_id == ended["Ben"]]
     assert (mark.status, mark.source, mark.first_seen_at, mark.distance) == ("present", "person", None, None)
+
+
+def test_a_courses_own_grace_decides_late_before_the_schools(
+    engine: sa.Engine, ended: dict[str, int]
+) -> None:
+    # The school says late after 30 minutes; this course after 5: a first sighting 10 minutes
+    # in is late here. Back to the school's default, another student's same sighting is present.
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE courses SET late_after_min = 5"))
+    store = AttendanceStore(engine, UTC_ZONE, MarkPolicy(late_after_min=30))
+    store.record([seen(ended["Ann"], NOW - timedelta(minutes=50))])
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE courses SET late_after_min = NULL"))
+    store.record([seen(ended["Ben"], NOW - timedelta(minutes=50))])
+    assert statuses(engine) == {
+        ended["Ann"]: ("late", "recognition"),
+        ended["Ben"]: ("present", "recognition"),
+    }

@@ -77,3 +77,21 @@ def test_a_teacher_may_not_change_the_timetable() -> None:
     ):
         assert client.post(path, data={"csrf_token": token}).status_code == 403, path
     assert api.calls("POST", "/courses/7/slots") == [] and api.calls("PUT", "/courses/7/students") == []
+
+
+def test_a_courses_grace_is_sent_as_minutes_or_null() -> None:
+    api = TimetableApi()
+    sent: list[Any] = []
+
+    def grace(request: httpx.Request, user: dict[str, Any]) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return httpx.Response(200, json={**COURSE, "late_after_min": sent[-1]["minutes"]})
+
+    api.routes[("PUT", "/courses/7/late-after")] = grace
+    client = signed_in_client(make_app(api), "admin")
+    token = form_token(client, "/timetable/courses/7")
+    client.post("/timetable/courses/7/late-after", data={"csrf_token": token, "minutes": "10"})
+    client.post("/timetable/courses/7/late-after", data={"csrf_token": token, "minutes": ""})
+    client.post("/timetable/courses/7/late-after", data={"csrf_token": token, "minutes": "ten"})
+    assert sent == [{"minutes": 10}, {"minutes": None}]
+    assert "a whole number of minutes" in client.get("/timetable/courses/7").get_data(as_text=True)
