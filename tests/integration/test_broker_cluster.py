@@ -5,6 +5,9 @@ every connection is killed (SIGKILL: a machine that fails, no clean shutdown). N
 event is lost, none is counted twice, the roll is complete, and the recorder, like the
 publishing side, reconnects to a node still up by itself."""
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,6 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from harness.paths import ROOT
 from harness.processes import ServiceProcess, wait_until
 from services.common import topology
 from services.common.amqp import CONNECTION_ERRORS, Publisher, closing, connect
@@ -37,6 +41,15 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         yield nodes
     finally:
         nodes.close()
+
+
+@pytest.fixture
+def nodes(cluster: Cluster) -> Cluster:
+    """The cluster with every node up: a node an earlier test killed is started again, on its
+    data, and rejoins by itself."""
+    for node in cluster.lost():
+        cluster.timings["rejoin_s"] = cluster.restart(node)
+    return cluster
 
 
 def sighting(student_id: int, number: int, at: datetime) -> FaceRecognized:
@@ -68,8 +81,9 @@ def publish_until_confirmed(publisher: Publisher, outgoing: Outgoing) -> int:
 
 
 def test_losing_a_node_mid_lesson_loses_no_event_and_marks_nobody_twice(
-    cluster: Cluster, database_url: str, engine: sa.Engine, tmp_path: Path
+    nodes: Cluster, database_url: str, engine: sa.Engine, tmp_path: Path
 ) -> None:
+    cluster = nodes
     first, *others = cluster.nodes
     settings = BrokerSettings(amqp_url=cluster.amqp_url)
     with closing(connect(settings, "test")) as connection:
@@ -143,3 +157,97 @@ def test_losing_a_node_mid_lesson_loses_no_event_and_marks_nobody_twice(
     assert "lost RabbitMQ" in log
     assert any(f"connected to RabbitMQ at 127.0.0.1:{node.amqp_port}" in log for node in others), log[-3000:]
     assert log.count("consuming recorder.identity") >= 2
+
+
+IDENTITY_TAP = "test.identity-tap"  # a copy of every identity event routed, replicated too
+
+
+@pytest.mark.e2e
+@pytest.mark.faces
+def test_the_clip_pipeline_loses_a_node_mid_lesson_and_still_gets_the_roll_right(
+    nodes: Cluster, database_url: str, engine: sa.Engine, faces_dir: Path, tmp_path: Path
+) -> None:
+    """capture -> recognizer -> recorder on the shared clip, every service given the three
+    nodes; the first node (every connection, every queue's leader) is killed once the first
+    sighting is recorded. Every identity event a recognizer published is in MySQL, the roll is
+    Lin-Manuel Miranda once, and each service logs that it reconnected by itself."""
+    cluster = nodes
+    first, *others = cluster.nodes
+    settings = BrokerSettings(amqp_url=cluster.amqp_url)
+    with closing(connect(settings, "test")) as connection:
+        channel = connection.channel()
+        topology.declare(channel)
+        channel.queue_declare(IDENTITY_TAP, durable=True, arguments=dict(topology.QUORUM))
+        channel.queue_bind(IDENTITY_TAP, topology.RECOGNIZER_EXCHANGE, "face.#")
+    env = {
+        "DATABASE_URL": database_url,
+        "AMQP_URL": cluster.amqp_url,
+        "RECORDER_CSV_PATH": str(tmp_path / "attendance.csv"),
+    }
+    photo = sorted((faces_dir / "people" / "lin_manuel_miranda").glob("*.jpg"))[0]
+    enroll = [sys.executable, "-m", "services.recognizer.enroll", "--number", "lin_manuel_miranda"]
+    enroll += ["--name", "Lin-Manuel Miranda", "--consent", "test: consent form on file", str(photo)]
+    subprocess.run(enroll, cwd=ROOT, env={**os.environ, **env}, check=True, capture_output=True, timeout=120)
+    services = [
+        ServiceProcess("services.recorder", env, "cluster-pipeline-recorder"),
+        ServiceProcess(
+            "services.recognizer", {**env, "RECOGNIZER_WORKER_ID": "w1"}, "cluster-pipeline-recognizer"
+        ),
+    ]
+    try:
+        wait_until(lambda: "consuming recognizer.frames" in services[1].log(), 120, "the recognizer")
+        capture = ServiceProcess(
+            "services.capture",
+            {
+                **env,
+                "CAPTURE_SOURCE": str(faces_dir / "video" / "short_hamilton_clip.mp4"),
+                "CAPTURE_FPS": "0",
+                "CAPTURE_PACE": "fast",
+                "CAMERA_ID": "stage",
+            },
+            "cluster-pipeline-capture",
+        )
+        services.append(capture)
+        wait_until(lambda: scalar(engine, "SELECT COUNT(*) FROM identity_events"), 300, "a first sighting")
+        cluster.kill(first)
+        assert capture.wait(timeout_s=600) == 0, capture.log()[-3000:]
+        with closing(connect(settings, "test")) as connection:
+            channel = connection.channel()
+            # The recorder has every event the recognizer published once the queue is empty.
+            wait_until(
+                lambda: (
+                    channel.queue_declare(topology.IDENTITY_QUEUE, passive=True).method.message_count == 0
+                    and scalar(engine, "SELECT COUNT(*) FROM identity_events") >= 1
+                ),
+                120,
+                "the recorder to finish",
+            )
+            published = set()
+            while (got := channel.basic_get(IDENTITY_TAP, auto_ack=True))[0] is not None:
+                published.add(got[1].message_id)
+            channel.queue_delete(IDENTITY_TAP)
+        time.sleep(2)  # the last batch committed
+        for service in services:
+            assert service.process.poll() is None or service is capture, service.log()[-3000:]
+    finally:
+        for service in services:
+            service.stop()
+    with engine.connect() as db:
+        recorded = set(db.execute(sa.text("SELECT event_id FROM identity_events")).scalars())
+        marked = db.execute(
+            sa.text(
+                "SELECT s.student_number, a.sightings FROM attendance a JOIN students s ON s.id = a.student_id"
+            )
+        ).all()
+    print(
+        f"pipeline: node restarted and rejoined in {cluster.timings.get('rejoin_s', 0):.1f}s; "
+        f"{len(published)} identity events published, {len(recorded)} recorded; marks {marked}"
+    )
+    assert published and recorded == published  # not one identity event lost
+    assert [number for number, _sightings in marked] == ["lin_manuel_miranda"]  # once, nobody else
+    for service in services:
+        log = service.log()
+        assert "lost RabbitMQ" in log, service.log_path.name
+        assert any(f"connected to RabbitMQ at 127.0.0.1:{node.amqp_port}" in log for node in others), (
+            service.log_path.name
+        )

@@ -111,9 +111,23 @@ class Cluster:
         self.timings["join_s"] = time.monotonic() - joined
         assert self.running() == {node.node for node in self.nodes}, self.ctl(first, "cluster_status").stdout
 
+    def restart(self, node: Node, timeout_s: float = 120) -> float:
+        """Start a lost node again on its data: it rejoins the cluster by itself. Seconds taken."""
+        started = time.monotonic()
+        self._boot(node)
+        self._await(node, started + timeout_s)
+        wait = time.monotonic() + timeout_s
+        while node.node not in self.running(self.nodes[-1] if node is self.nodes[0] else self.nodes[0]):
+            assert time.monotonic() < wait, f"{node.node} did not rejoin"
+            time.sleep(0.5)
+        return time.monotonic() - started
+
+    def lost(self) -> list[Node]:
+        return [node for node in self.nodes if node.process is None or node.process.poll() is not None]
+
     def _boot(self, node: Node) -> None:
         root = self.base / node.name
-        root.mkdir(parents=True)
+        root.mkdir(parents=True, exist_ok=True)
         # guest may log in from 127.0.0.1 only (the default): these nodes listen there only.
         (root / "rabbitmq.conf").write_text(f"listeners.tcp.default = 127.0.0.1:{node.amqp_port}\n")
         (root / "enabled_plugins").write_text("[rabbitmq_consistent_hash_exchange].\n")
