@@ -2,7 +2,8 @@
 
 Prepares the database (creates it and applies db/migrations/; when DATABASE_URL's account may
 create users, one MySQL user per service with exactly its privileges and a fresh random
-password for this run, services/common/db_grants.py) and the broker
+password for this run, services/common/db_grants.py; likewise one broker user per service
+on a local broker rabbitmqctl may manage) and the broker
 topology (enabling RabbitMQ's consistent-hash exchange plugin on a local broker first, through
 scripts/ensure_rabbitmq_plugins.sh), then starts the recorder, N recognizers, the API and the
 dashboard, and capture when a source is given. A service that crashes is restarted with
@@ -28,8 +29,9 @@ sys.path.insert(0, str(ROOT))
 import pymysql  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from services.common import db_grants  # noqa: E402
-from services.common.amqp import declare_topology  # noqa: E402
+from services.common import db_grants, topology  # noqa: E402
+from services.common.amqp import closing, connect, declare_topology  # noqa: E402
+from services.common.amqp.migration import migrate as migrate_queues  # noqa: E402
 from services.common.db import create_database  # noqa: E402
 from services.common.logs import setup_logging  # noqa: E402
 from services.common.settings import BrokerSettings, DatabaseSettings, redact  # noqa: E402
@@ -131,22 +133,72 @@ def database_users(database_url: str) -> dict[str, str]:
     }
 
 
+def broker_users(amqp_url: str) -> dict[str, str]:
+    """Each service's own AMQP_URL: a broker user `local-<service>` with exactly its permissions
+    (topology.PERMISSIONS) and a fresh random password for this run, on a broker of this machine
+    that rabbitmqctl may manage (root); else {} (every service uses AMQP_URL, a warning says so)."""
+    parts = urllib.parse.urlsplit(amqp_url)
+    ctl = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
+    if (parts.hostname or "") not in LOCAL_HOSTS or not Path(ctl).exists():
+        logger.warning(
+            "every service uses AMQP_URL's broker user: no local rabbitmqctl to add one per service"
+        )
+        return {}
+    vhost = urllib.parse.unquote(parts.path.lstrip("/")) or "/"
+
+    def run(*args: str, password: str | None = None) -> bool:
+        # The password goes on stdin, never on a command line other users could read.
+        done = subprocess.run(
+            [ctl, *args], input=password, capture_output=True, text=True, timeout=60, check=False
+        )
+        return done.returncode == 0
+
+    urls = {}
+    for service in topology.SERVICES:
+        user, password = f"local-{topology.broker_user(service)}", secrets.token_hex(16)
+        made = run("add_user", user, password=password) or run("change_password", user, password=password)
+        if not (made and run("set_permissions", "-p", vhost, user, *topology.PERMISSIONS[service])):
+            logger.warning(
+                "every service uses AMQP_URL's broker user: rabbitmqctl could not add %s (run as root)", user
+            )
+            return {}
+        netloc = f"{user}:{password}@{parts.hostname}:{parts.port or 5672}"
+        urls[service] = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    return urls
+
+
 def _local(database_url: str) -> bool:
     return make_url(database_url).host in {None, "localhost"}
 
 
-def prepare() -> dict[str, str]:
+def prepare() -> dict[str, dict[str, str]]:
+    """The database and broker ready; each service's own DATABASE_URL and AMQP_URL (least
+    privilege) where this machine lets us make them."""
     database_url = DatabaseSettings().database_url
     logger.info("database: %s (created with the schema if missing)", redact(database_url))
     create_database(database_url)
-    users = database_users(database_url)
-    if users:
+    databases = database_users(database_url)
+    if databases:
         logger.info("MySQL: one user per service (%s)", ", ".join(db_grants.USERNAMES.values()))
     broker = BrokerSettings()
     ensure_broker_plugins(broker.amqp_url)
+    # A broker from before the quorum queues still has classic ones: migrate them (messages
+    # kept) while no service runs yet, or every service would stop on declaring them.
+    with closing(connect(broker, "run_local")) as connection:
+        migrated = migrate_queues(connection)
+    if migrated:
+        logger.info("broker: queues migrated to the topology's arguments: %s", migrated)
     declare_topology(broker, "run_local")
     logger.info("broker: %s (topology declared)", redact(broker.amqp_url))
-    return users
+    brokers = broker_users(broker.amqp_url)
+    if brokers:
+        logger.info("RabbitMQ: one user per service (local-<service>)")
+    credentials: dict[str, dict[str, str]] = {}
+    for service, url in databases.items():
+        credentials.setdefault(service, {})["DATABASE_URL"] = url
+    for service, url in brokers.items():
+        credentials.setdefault(service, {})["AMQP_URL"] = url
+    return credentials
 
 
 def loopback_unless_set(variable: str) -> dict[str, str]:
@@ -154,27 +206,29 @@ def loopback_unless_set(variable: str) -> dict[str, str]:
     return {} if variable in os.environ else {variable: "127.0.0.1"}
 
 
-def services(args: argparse.Namespace, database_urls: dict[str, str]) -> list[Service]:
-    def db(service: str) -> dict[str, str]:
-        return {"DATABASE_URL": database_urls[service]} if service in database_urls else {}
+def services(args: argparse.Namespace, credentials: dict[str, dict[str, str]]) -> list[Service]:
+    def own(service: str) -> dict[str, str]:
+        return credentials.get(service, {})  # its DATABASE_URL and AMQP_URL, where made
 
-    chosen = [Service("recorder", "services.recorder", db("recorder"))]
+    chosen = [Service("recorder", "services.recorder", own("recorder"))]
     chosen += [
         Service(
             f"recognizer-{n}",
             "services.recognizer",
-            {"RECOGNIZER_WORKER_ID": f"local-{n}", **db("recognizer")},
+            {"RECOGNIZER_WORKER_ID": f"local-{n}", **own("recognizer")},
         )
         for n in range(1, args.recognizers + 1)
     ]
     # On this machine only unless told otherwise (API_HOST/WEB_HOST in the environment or .env):
     # the settings' default 0.0.0.0 is for containers (issue 9, finding 14).
     if not args.no_api and (ROOT / "services" / "api" / "__main__.py").exists():
-        chosen.append(Service("api", "services.api", {**loopback_unless_set("API_HOST"), **db("api")}))
+        chosen.append(Service("api", "services.api", {**loopback_unless_set("API_HOST"), **own("api")}))
     if not args.no_web and (ROOT / "services" / "web" / "__main__.py").exists():
-        chosen.append(Service("web", "services.web", loopback_unless_set("WEB_HOST")))
+        chosen.append(Service("web", "services.web", {**loopback_unless_set("WEB_HOST"), **own("web")}))
     if args.source:
-        chosen.append(Service("capture", "services.capture", {"CAPTURE_SOURCE": args.source}))
+        chosen.append(
+            Service("capture", "services.capture", {"CAPTURE_SOURCE": args.source, **own("capture")})
+        )
     return chosen
 
 

@@ -59,8 +59,12 @@ OptionalFile = Annotated[FilePath | None, BeforeValidator(_empty_is_unset)]
 
 
 class BrokerSettings(BaseSettings):
+    # One URL, or one per node of a cluster, comma-separated: connections try them in turn
+    # (services/common/amqp/connection.py), so a service reconnects to a node still up.
     amqp_url: str = Field(
-        "amqp://guest:guest@127.0.0.1:5672/%2F", pattern=r"^amqps?://", description="RabbitMQ URL"
+        "amqp://guest:guest@127.0.0.1:5672/%2F",
+        pattern=r"^amqps?://",
+        description="RabbitMQ URL, or the URLs of a cluster's nodes separated by commas",
     )
     # Seconds; a missed heartbeat tells both sides that the peer is gone.
     amqp_heartbeat_s: int = Field(30, ge=5, le=600)
@@ -68,6 +72,19 @@ class BrokerSettings(BaseSettings):
     # certificate must chain to; unset, the system's CAs. The certificate and the host name of
     # the URL are always verified (services/common/amqp/connection.py, tls_options).
     amqp_ca_file: OptionalFile = None
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _every_url_is_amqp(cls, value: str) -> str:
+        schemes = {url.split("://", 1)[0] for url in split_urls(value)}
+        if not schemes <= {"amqp", "amqps"} or len(schemes) != 1:
+            raise ValueError("every URL must start with amqp://, or every one with amqps://")
+        return value
+
+    @property
+    def amqp_urls(self) -> list[str]:
+        """The broker's URLs: one, or one per node of a cluster."""
+        return split_urls(self.amqp_url)
 
     @field_validator("amqp_ca_file")
     @classmethod
@@ -102,13 +119,24 @@ _SECRET_NAME = re.compile(r"pass|pwd|token|key|auth|secret|credential|sig", re.I
 # `scheme://user:password@` whose password holds an unescaped / ? or # (urlsplit stops early).
 _USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*:)(?P<password>.*)@(?=[^@]*$)")
 MASK = "***"
+# Several URLs in one value (AMQP_URL naming each node of a cluster): a comma before a scheme.
+_URL_LIST = re.compile(r",\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
+
+
+def split_urls(value: str) -> list[str]:
+    """The URLs of a comma-separated list (one URL is a list of one)."""
+    return [url.strip() for url in _URL_LIST.split(value) if url.strip()]
 
 
 def redact(value: str) -> str:
     """The URL with every secret in it masked, fit for logs, --check-config, heartbeats and the
     API: the password of `user:password@`, and the value of every query, fragment or path
     parameter with a secret-looking name (pwd, password, passwd, pass, token, key, auth...).
-    The rest (scheme, host, path, other parameters) stays as it was, readable."""
+    The rest (scheme, host, path, other parameters) stays as it was, readable. A list of URLs
+    (see `split_urls`) has each of them redacted."""
+    urls = split_urls(value)
+    if len(urls) > 1:
+        return ",".join(redact(url) for url in urls)
     parts = urlsplit(value)
     if parts.password is not None:
         parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", f":{MASK}@", 1))

@@ -159,16 +159,32 @@ EXCHANGES = (
     Exchange(PREVIEW_EXCHANGE, "topic", durable=False),
 )
 
+# Every durable queue is a quorum queue (issue 11): replicated over the nodes of a cluster
+# (README, "A broker that survives losing a node"), a message is confirmed to its publisher only
+# once a majority of them has it, and the queue lives on while a majority does. On one node
+# (`make run`, CI) it is a queue like any other. What quorum queues refuse is not used here:
+# non-durable or exclusive, x-max-priority, x-overflow reject-publish-dlx (drop-head, max-length
+# and message TTL are supported from 3.10). A queue's type cannot change in place: a broker
+# that still has a classic one is migrated by `python -m services.common.amqp.migration`
+# (services/common/amqp/migration.py). Private queues (frames, views) stay classic: they
+# die with their connection anyway.
+QUORUM = {"x-queue-type": "quorum"}
+
 QUEUES = (
     Queue(
         IDENTITY_QUEUE,
-        {"x-dead-letter-exchange": DEAD_LETTER_EXCHANGE, "x-dead-letter-routing-key": DEAD_IDENTITY_QUEUE},
+        {
+            **QUORUM,
+            "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+            "x-dead-letter-routing-key": DEAD_IDENTITY_QUEUE,
+        },
     ),
     # Heartbeats only refresh "last frame at": keep a few, drop the rest.
-    Queue(CAMERAS_QUEUE, {"x-max-length": 100, "x-overflow": "drop-head"}),
+    Queue(CAMERAS_QUEUE, {**QUORUM, "x-max-length": 100, "x-overflow": "drop-head"}),
     Queue(
         DEAD_IDENTITY_QUEUE,
         {
+            **QUORUM,
             "x-max-length": DEAD_LETTER_MAX_LENGTH,
             "x-overflow": "drop-head",
             "x-message-ttl": DEAD_LETTER_TTL_MS,

@@ -20,6 +20,8 @@ class RecognizerSettings(RecognitionSettings, BrokerSettings, DatabaseSettings):
             rule=self.decision_rule(),
             refresh_s=self.recognizer_track_refresh_s,
             unknown_refresh_s=self.recognizer_track_unknown_refresh_s,
+            refresh_frames=self.recognizer_track_refresh_frames,
+            unknown_refresh_frames=self.recognizer_track_unknown_refresh_frames,
             max_gap_s=self.recognizer_track_max_gap_s,
             min_iou=self.recognizer_track_min_iou,
             max_misses=self.recognizer_track_max_misses,
@@ -42,6 +44,11 @@ class RecognizerSettings(RecognitionSettings, BrokerSettings, DatabaseSettings):
     # A track that has had its decision window of looks and still names nobody is looked at
     # again this often (a visitor in view costs two encodings a second, not one per frame).
     recognizer_track_unknown_refresh_s: float = Field(0.5, ge=0, le=60)
+    # ...and only after this many frames of the track since its last look, so under overload
+    # (a camera's frames seconds apart) a frame does not cost an encoding per face: at 5
+    # frames/s, 5 and 3 frames are the seconds above.
+    recognizer_track_refresh_frames: int = Field(5, ge=1, le=1000)
+    recognizer_track_unknown_refresh_frames: int = Field(3, ge=1, le=1000)
     recognizer_worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     # Seconds between "frames processed" log lines (0: never).
     recognizer_stats_interval_s: float = Field(30.0, ge=0)

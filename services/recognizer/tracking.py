@@ -14,6 +14,10 @@ Encodings are what cost (~75 ms each, docs/performance-notes.md), so a track is 
   track starts deciding again from that look;
 - a track with a full window and still no name, every `unknown_refresh_s` (a visitor standing
   in view costs a couple of encodings a second, not one per frame).
+Both waits also count the track's frames (`refresh_frames`, `unknown_refresh_frames`): under
+overload a camera's frames reach the worker seconds apart, and a wait in seconds alone would
+re-encode every named face in every frame, tripling the cost of a frame exactly when frames
+are scarce (issue 11); counted in frames too, a frame costs about the same at any rate.
 Every identity event is one fresh encoding of a track, with the distance measured in that
 frame (never a carried one) and the track's evidence; frames in between publish nothing but
 the frame summary.
@@ -46,6 +50,7 @@ class Track:
     seen_at: datetime  # media time of the last frame that showed this face
     id: uuid.UUID = field(default_factory=uuid.uuid4)
     misses: int = 0  # frames of its camera since, without its face
+    frames_since_look: int = 0  # frames showing this face since its last fresh look
     matches: list[Match] = field(default_factory=list)  # fresh looks, the newest last
     encodings: list[np.ndarray] = field(default_factory=list)  # of those looks
     encoded_at: datetime | None = None
@@ -62,6 +67,8 @@ class FaceTracker:
     rule: DecisionRule = field(default_factory=DecisionRule)
     refresh_s: float = 1.0
     unknown_refresh_s: float = 0.5
+    refresh_frames: int = 1
+    unknown_refresh_frames: int = 1
     max_gap_s: float = 1.5
     min_iou: float = 0.3
     max_misses: int = 0
@@ -90,6 +97,8 @@ class FaceTracker:
         for box, continued in zip(boxes, chosen, strict=True):
             track = continued or Track(box, at)
             track.box, track.seen_at, track.misses = box, at, 0
+            if continued is not None:
+                track.frames_since_look += 1
             tracks.append(track)
         missed = [t for i, t in enumerate(live) if i not in used]
         for track in missed:
@@ -101,19 +110,19 @@ class FaceTracker:
         if track.encoded_at is None:
             return True
         if track.named:
-            refresh = self.refresh_s
+            refresh, frames = self.refresh_s, self.refresh_frames
         elif len(track.matches) < self.rule.window:
             return True  # still deciding: every frame is a look
         else:
-            refresh = self.unknown_refresh_s
-        return at - track.encoded_at >= timedelta(seconds=refresh)
+            refresh, frames = self.unknown_refresh_s, self.unknown_refresh_frames
+        return track.frames_since_look >= frames and at - track.encoded_at >= timedelta(seconds=refresh)
 
     def observe(
         self, track: Track, encoding: np.ndarray, match: Match, at: datetime, matcher: Matcher | None = None
     ) -> Decision:
         """Add a fresh look (its encoding and match) to the track and decide again; with a
         matcher and a fusing rule, on the fused embedding of the track's looks."""
-        track.encoded_at = at
+        track.encoded_at, track.frames_since_look = at, 0
         previous = track.decision
         was_named = previous is not None and previous.identity is not None
         consistent = was_named and previous is not None and self._consistent(previous, match)

@@ -11,12 +11,9 @@ string, not a foreign key, so it outlives its sightings; attendance history is w
 keeps. (A redelivery of a purged event could be recorded again, but the broker holds nothing
 that old: dead letters go after 14 days, topology.DEAD_LETTER_TTL_MS.)
 
-Why not one `DELETE ... WHERE captured_at < :cutoff LIMIT n`: `captured_at` has no index of its
-own, so once the old rows are gone that statement scans and locks the whole table on every run,
-blocking the recorder's inserts. Instead each batch reads the next BATCH ids in primary-key order
-(a plain read: no locks) past the last one seen, and deletes by primary key those of them that
-are old. Ids grow with arrival time, so the old rows come first, and the purge stops at the first
-batch without any: the newest BATCH rows are read once per run, nothing more.
+Each batch is `DELETE ... WHERE captured_at < :cutoff ORDER BY captured_at LIMIT n` on the
+index of captured_at (migration 0007): it reads and locks only the old rows, however they are
+interleaved with new ones by arrival, and once they are gone a run costs one index probe.
 """
 
 import logging
@@ -49,28 +46,19 @@ def purge_sightings(
     if retention_days <= 0:
         return 0
     cutoff = cutoff_for(retention_days, now)
-    deleted, after = 0, 0
+    deleted = 0
     while stop is None or not stop.is_set():
-        with engine.connect() as connection:
-            rows = connection.execute(
-                sa.text(
-                    "SELECT id, captured_at < :cutoff AS old FROM identity_events "
-                    "WHERE id > :after ORDER BY id LIMIT :batch"
-                ),
-                {"cutoff": cutoff, "after": after, "batch": batch},
-            ).all()
-        old = [row.id for row in rows if row.old]
-        if not old:
-            break  # nothing old in this batch: the rest arrived later still
         with engine.begin() as connection:
             result = connection.execute(
                 sa.text(
-                    "DELETE FROM identity_events WHERE id IN :ids AND captured_at < :cutoff LIMIT :batch"
-                ).bindparams(sa.bindparam("ids", expanding=True)),
-                {"ids": old, "cutoff": cutoff, "batch": batch},
+                    "DELETE FROM identity_events WHERE captured_at < :cutoff "
+                    "ORDER BY captured_at LIMIT :batch"
+                ),
+                {"cutoff": cutoff, "batch": batch},
             )
         deleted += result.rowcount
-        after = rows[-1].id
+        if result.rowcount < batch:
+            break  # nothing old is left
     if deleted:
         logger.info("purged %d sighting(s) captured before %s UTC", deleted, cutoff.isoformat(" "))
     return deleted

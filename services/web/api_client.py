@@ -381,9 +381,6 @@ class ApiClient:
     # Reports (docs/api-contract.md, "Reports"): JSON to show, CSV passed on as it is (its
     # cells are already made safe for spreadsheets by the API).
 
-    def report_terms(self) -> list[dict[str, Any]]:
-        return list(self._json("GET", "/reports/terms"))
-
     def course_report(self, course_id: int, term_id: int, threshold: float | None = None) -> dict[str, Any]:
         params = {} if threshold is None else {"threshold": threshold}
         return dict(self._json("GET", f"/reports/courses/{course_id}/terms/{term_id}", params=params))

@@ -60,7 +60,7 @@ def _asked(call: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any] | None, s
 
 def _choices(api: ApiClient) -> dict[str, Any]:
     """The picker's courses (a teacher's own only: the API filters) and terms, latest first."""
-    return {"courses": api.courses(), "terms": api.report_terms()}
+    return {"courses": api.courses(), "terms": api.terms()}
 
 
 @bp.get("")

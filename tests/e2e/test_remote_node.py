@@ -1,7 +1,8 @@
 """Workers on other machines (issue 11, item 3): a recognizer and a capture on "another
 machine" (a network namespace, tests/support/netns.py) reach the central broker and database
-only through the addresses forwarded to it, each as its node's own broker user; the recorder
-stays on the central machine. The shared clip's roll is the same as with local workers.
+only through the addresses forwarded to it, each as its node's own broker user (and the
+recognizer as the recognizer's MySQL user, db_grants); the recorder stays on the central
+machine. The shared clip's roll is the same as with local workers.
 
 AMQP is TLS, as a node's is (docker-compose.node.yml): amqps:// to the central machine's name,
 verified against AMQP_CA_FILE, with a real handshake in front of the shared broker (which has
@@ -30,6 +31,7 @@ from services.common import topology
 from tests.e2e.test_clip_pipeline import ENROLLED
 from tests.support.amqp import TestBroker
 from tests.support.broker_users import service_user
+from tests.support.db_users import service_db_user
 from tests.support.netns import NETNS_ETC, Machine, NamespacesUnavailableError, machine
 from tests.support.proxy import FlakyProxy, TlsForwarder
 from tests.support.tls import Certificates, make_certificates
@@ -200,21 +202,26 @@ def test_frames_reach_a_worker_on_another_machine_and_the_roll_is_complete(
         "AMQP_URL": amqp_url,
         "RECORDER_CSV_PATH": str(tmp_path / "att.csv"),
     }
-    enroll_everyone(central, faces_dir)
+    with service_db_user(database_url, "api") as api_db:
+        enroll_everyone({**central, "DATABASE_URL": api_db}, faces_dir)
     broker = TestBroker(amqp_url)
     events = broker.tap(topology.RECOGNIZER_EXCHANGE, "face.#")
     summaries = broker.tap(topology.RECOGNIZER_EXCHANGE, "frame.analyzed.#")
     with (
         service_user(amqp_url, "recognizer", NODE) as recognizer_url,
         service_user(amqp_url, "capture", NODE) as capture_url,
+        service_db_user(database_url, "recorder") as recorder_db,
+        service_db_user(database_url, "recognizer") as recognizer_db,  # reads the gallery only
     ):
-        processes.append(ServiceProcess("services.recorder", central, "remote-recorder"))
+        processes.append(
+            ServiceProcess("services.recorder", {**central, "DATABASE_URL": recorder_db}, "remote-recorder")
+        )
         worker = ServiceProcess(
             "services.recognizer",
             {
                 "AMQP_URL": via(recognizer_url, forwarders.amqp.port, scheme="amqps"),
                 "AMQP_CA_FILE": str(certificates.ca_file),
-                "DATABASE_URL": via(database_url, forwarders.mysql.port),
+                "DATABASE_URL": via(recognizer_db, forwarders.mysql.port),
                 "RECOGNIZER_WORKER_ID": NODE,
             },
             "remote-recognizer",

@@ -207,3 +207,21 @@ def test_finding_13_old_sightings_are_purged_by_themselves_and_attendance_kept(e
         )
         == marked_on_old
     )
+
+
+@pytest.mark.integration
+def test_finding_13_an_old_sighting_stored_behind_many_newer_ones_is_purged_too(engine: sa.Engine) -> None:
+    # Before migration 0007 the purge walked ids and stopped at the first batch with nothing old:
+    # a sighting dated 40 days back, stored after a batch of newer ones, was kept for good.
+    with engine.begin() as connection:
+        student = create_student(connection, "S1", "Ada Lovelace").id
+    store = AttendanceStore(engine, ZoneInfo("UTC"), MarkPolicy())
+    now = datetime.now(UTC)
+    store.record([sighting(student, now - timedelta(minutes=m)) for m in range(25, 0, -1)])
+    store.record([sighting(student, now - timedelta(days=40, seconds=s)) for s in range(3)])
+    assert count(engine, "SELECT COUNT(*) FROM identity_events") == 28
+
+    assert purge_sightings(engine, 30, batch=10) == 3
+
+    assert count(engine, "SELECT COUNT(*) FROM identity_events") == 25
+    assert purge_sightings(engine, 30, batch=10) == 0

@@ -27,9 +27,9 @@ from services.api.reports.queries import (
     student_report,
 )
 from services.api.reports.schemas import CourseReportOut, SessionReportOut, StudentReportOut
-from services.api.schemas import Day, ErrorOut, Responses, TermOut
+from services.api.schemas import Day, ErrorOut, Responses
 from services.common.sessions import get_session, local_day
-from services.common.timetable import get_term, list_terms
+from services.common.timetable import get_term
 
 router = APIRouter(prefix="/reports", tags=["reports"], responses=AUTH_RESPONSES)
 
@@ -261,11 +261,3 @@ def course_report_json(
     course_id: int, term_id: int, principal: CurrentUser, context: Context, threshold: ThresholdQuery = None
 ) -> CourseReportOut:
     return CourseReportOut.of(_course_report(course_id, term_id, principal, context, threshold))
-
-
-@router.get(
-    "/terms", response_model=list[TermOut], summary="The terms a course report can cover, latest first"
-)
-def terms(_principal: CurrentUser, context: Context) -> list[TermOut]:
-    with context.engine.connect() as connection:
-        return [TermOut.model_validate(term) for term in list_terms(connection)]

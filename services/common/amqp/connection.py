@@ -31,8 +31,15 @@ def tls_options(settings: BrokerSettings, host: str) -> pika.SSLOptions:
 
 def connection_parameters(
     settings: BrokerSettings, name: str, timeout_s: float | None = None
-) -> pika.URLParameters:
-    params = pika.URLParameters(settings.amqp_url)
+) -> list[pika.URLParameters]:
+    """One set of parameters per URL of AMQP_URL. pika's BlockingConnection tries them in turn
+    and keeps the first that answers, so with the nodes of a cluster listed, a service whose
+    node is lost reconnects to another (README, "A broker that survives losing a node")."""
+    return [_parameters(url, settings, name, timeout_s) for url in settings.amqp_urls]
+
+
+def _parameters(url: str, settings: BrokerSettings, name: str, timeout_s: float | None) -> pika.URLParameters:
+    params = pika.URLParameters(url)
     if params.ssl_options is not None:  # amqps://
         params.ssl_options = tls_options(settings, params.host)
     if timeout_s is not None:  # fail fast instead of pika's default 10-15 s on a silent network
@@ -68,10 +75,15 @@ def connect(
             if (stop or threading.Event()).wait(delay):
                 raise
             continue
-        if attempt > 1:
-            logger.info("connected to RabbitMQ after %d attempts", attempt)
+        if attempt > 1 or len(params) > 1:  # which node, when there is a choice
+            logger.info("connected to RabbitMQ at %s (attempt %d)", _address(connection), attempt)
         return connection
     raise AssertionError("unreachable")
+
+
+def _address(connection: BlockingConnection) -> str:
+    params = connection._impl.params  # the parameters pika kept: those it connected with
+    return f"{params.host}:{params.port}"
 
 
 def close_quietly(connection: BlockingConnection | None) -> None:

@@ -34,6 +34,10 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     pika.exceptions.ChannelClosedByBroker,
     socket.gaierror,
     ConnectionError,
+    # A publish the broker nacked: it could not take the message now (a quorum queue whose
+    # leader was on a lost node, until a new one is elected). Nothing was acked for it, so
+    # reconnecting and doing it again is what loses nothing (issue 11).
+    pika.exceptions.NackError,
 )
 
 # The exit status of a service the broker refused (2 is a settings error: see settings.py).
@@ -90,7 +94,9 @@ def fatal_reason(error: BaseException, *, declaring: bool = False) -> str | None
     if declaring and error.reply_code == _PRECONDITION_FAILED:
         return (
             f"the broker's topology differs from services/common/topology.py ({_detail(error)}); "
-            "load rabbitmq/definitions.json or delete the stale queue or exchange"
+            "a queue's arguments (its type: classic before quorum queues) are migrated, messages "
+            "kept, by `python -m services.common.amqp.migration` with the services stopped "
+            "(compose's rabbitmq-migrate job); a stale exchange must be deleted"
         )
     if declaring and error.reply_code == _NOT_FOUND:
         return f"the broker lacks part of the topology ({_detail(error)})"

@@ -1,7 +1,8 @@
 import pytest
 
 from services.capture.settings import CaptureSettings
-from services.common.settings import load_settings, redact
+from services.common.amqp.connection import connection_parameters
+from services.common.settings import BrokerSettings, load_settings, redact
 from services.recorder.settings import RecorderSettings
 
 
@@ -106,3 +107,19 @@ def test_redact_masks_every_secret_part_of_a_url(url: str, shown: str) -> None:
 )
 def test_redact_leaves_what_holds_no_secret_exactly_as_it_was(value: str) -> None:
     assert redact(value) == value
+
+
+CLUSTER = "amqp://recorder:s3cret@rabbit-1:5672/%2F,amqp://recorder:s3cret@rabbit-2:5672/%2F, amqp://recorder:s3cret@rabbit-3/%2F"
+
+
+def test_amqp_url_may_name_every_node_of_a_cluster_tried_in_turn() -> None:
+    settings = BrokerSettings(amqp_url=CLUSTER)
+    assert settings.amqp_urls == [url.strip() for url in CLUSTER.split(",")]
+    params = connection_parameters(settings, "recorder")
+    assert [(p.host, p.port) for p in params] == [("rabbit-1", 5672), ("rabbit-2", 5672), ("rabbit-3", 5672)]
+    assert all(
+        p.connection_attempts == 1 and p.client_properties == {"connection_name": "recorder"} for p in params
+    )
+    assert redact(CLUSTER) == CLUSTER.replace("s3cret", "***").replace(", ", ",")
+    with pytest.raises(ValueError, match="every URL must start with amqp://"):
+        BrokerSettings(amqp_url="amqp://u:p@rabbit-1/%2F,http://rabbit-2/")

@@ -22,7 +22,7 @@ def ca_file(tmp_path: Path) -> Path:
 
 
 def test_amqps_verifies_the_broker_against_the_ca_file_and_the_urls_host(ca_file: Path) -> None:
-    params = connection_parameters(BrokerSettings(amqp_url=URL, amqp_ca_file=ca_file), "recognizer")
+    [params] = connection_parameters(BrokerSettings(amqp_url=URL, amqp_ca_file=ca_file), "recognizer")
     assert params.ssl_options is not None
     assert (params.host, params.port) == ("broker.school.example", 5671)
     assert params.ssl_options.server_hostname == "broker.school.example"  # SNI and the name checked
@@ -34,7 +34,7 @@ def test_amqps_verifies_the_broker_against_the_ca_file_and_the_urls_host(ca_file
 
 
 def test_amqps_without_a_ca_file_trusts_the_systems_cas_and_still_checks_the_name() -> None:
-    params = connection_parameters(BrokerSettings(amqp_url=URL.replace(":5671", "")), "recognizer")
+    [params] = connection_parameters(BrokerSettings(amqp_url=URL.replace(":5671", "")), "recognizer")
     assert params.ssl_options is not None and params.port == 5671  # amqps' own port
     assert params.ssl_options.server_hostname == "broker.school.example"
     assert params.ssl_options.context.verify_mode == ssl.CERT_REQUIRED
@@ -42,7 +42,18 @@ def test_amqps_without_a_ca_file_trusts_the_systems_cas_and_still_checks_the_nam
 
 
 def test_plain_amqp_has_no_tls() -> None:
-    assert connection_parameters(BrokerSettings(), "recognizer").ssl_options is None
+    [params] = connection_parameters(BrokerSettings(), "recognizer")
+    assert params.ssl_options is None
+
+
+def test_each_node_of_a_cluster_is_verified_under_its_own_name(ca_file: Path) -> None:
+    nodes = ",".join(URL.replace("broker.", f"broker-{n}.") for n in (1, 2, 3))
+    every = connection_parameters(BrokerSettings(amqp_url=nodes, amqp_ca_file=ca_file), "recognizer")
+    assert [p.ssl_options.server_hostname for p in every if p.ssl_options] == [
+        f"broker-{n}.school.example" for n in (1, 2, 3)
+    ]
+    with pytest.raises(ValidationError, match="every one with amqps://"):
+        BrokerSettings(amqp_url=nodes.replace("amqps://", "amqp://", 1), amqp_ca_file=ca_file)
 
 
 def test_a_ca_file_without_amqps_is_refused(ca_file: Path) -> None:

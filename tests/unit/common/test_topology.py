@@ -202,3 +202,16 @@ def test_only_workers_get_node_users_and_names_are_plain(
         topology.node_user(service, node)
     assert topology.main(["node-user", service, node]) == 2
     assert capsys.readouterr().out == ""
+
+
+def test_durable_queues_are_quorum_queues_with_arguments_quorum_queues_accept() -> None:
+    """Issue 11: what the recorder consumes survives a lost node. Quorum queues refuse some
+    classic arguments with a PRECONDITION_FAILED at declare time, on 3.10 as on 4.x."""
+    consumed = set(topology.ACCESS["recorder"].consumes)
+    assert consumed <= {q.name for q in topology.QUEUES}
+    for queue in topology.QUEUES:
+        assert queue.arguments["x-queue-type"] == "quorum", queue.name
+        assert "x-max-priority" not in queue.arguments, queue.name
+        assert queue.arguments.get("x-overflow", "drop-head") in {"drop-head", "reject-publish"}, queue.name
+    # Private queues die with their connection: classic (quorum queues cannot be exclusive).
+    assert all("x-queue-type" not in q.arguments for q in topology.PRIVATE_QUEUES)

@@ -13,6 +13,8 @@ from services.web.settings import WebSettings
 from tests.unit.deploy import support
 
 PYTHON_SERVICES = ("capture", "capture-webcam", "recognizer", "recorder", "api", "web")
+# Jobs that run once before the services: the MySQL schema and users, the broker's queues.
+ONE_OFF = {"migrate", "rabbitmq-migrate"}
 
 
 def test_config_is_valid_with_the_variables_of_env_example(tmp_path: Path) -> None:
@@ -48,7 +50,7 @@ def test_no_secret_is_written_in_the_file() -> None:
 
 
 def test_the_expected_services_exist(services: dict[str, Any]) -> None:
-    assert set(services) == {"rabbitmq", "mysql", "migrate", *PYTHON_SERVICES}
+    assert set(services) == {"rabbitmq", "mysql", "migrate", "rabbitmq-migrate", *PYTHON_SERVICES}
 
 
 def test_capture_sources_are_chosen_with_profiles(services: dict[str, Any]) -> None:
@@ -71,7 +73,7 @@ def test_recognizer_can_be_scaled(services: dict[str, Any]) -> None:
 
 def test_every_long_running_service_has_a_health_check(services: dict[str, Any]) -> None:
     for name, service in services.items():
-        if name == "migrate":  # runs once and exits: the others wait for it to complete
+        if name in ONE_OFF:  # runs once and exits: the others wait for it to complete
             continue
         test = service.get("healthcheck", {}).get("test", [])
         assert test and test[0] == "CMD", f"{name} needs a health check"
@@ -88,25 +90,29 @@ def test_every_long_running_service_has_a_health_check(services: dict[str, Any])
 
 def test_dependents_wait_until_their_dependencies_are_healthy(services: dict[str, Any]) -> None:
     expected = {
-        "capture": {"rabbitmq"},
-        "capture-webcam": {"rabbitmq"},
+        "capture": {"rabbitmq", "rabbitmq-migrate"},
+        "capture-webcam": {"rabbitmq", "rabbitmq-migrate"},
         "migrate": {"mysql"},
-        "recognizer": {"rabbitmq", "migrate"},
-        "recorder": {"rabbitmq", "migrate"},
-        "api": {"rabbitmq", "migrate"},
-        "web": {"rabbitmq", "api"},
+        "rabbitmq-migrate": {"rabbitmq"},
+        "recognizer": {"rabbitmq", "rabbitmq-migrate", "migrate"},
+        "recorder": {"rabbitmq", "rabbitmq-migrate", "migrate"},
+        "api": {"rabbitmq", "rabbitmq-migrate", "migrate"},
+        "web": {"rabbitmq", "rabbitmq-migrate", "api"},
     }
     for name, dependencies in expected.items():
         depends_on = services[name]["depends_on"]
         assert set(depends_on) == dependencies, name
-        conditions = {d: c["condition"] for d, c in depends_on.items() if d != "migrate"}
+        conditions = {d: c["condition"] for d, c in depends_on.items() if d not in ONE_OFF}
         assert set(conditions.values()) == {"service_healthy"}, name
+        for job in ONE_OFF & set(depends_on):
+            assert depends_on[job]["condition"] == "service_completed_successfully", (name, job)
 
 
 def test_restart_policies_and_grace_periods(services: dict[str, Any]) -> None:
-    assert services["migrate"]["restart"] == "on-failure"  # done once it succeeded
+    for name in ONE_OFF:
+        assert services[name]["restart"] == "on-failure"  # done once it succeeded
     for name, service in services.items():
-        if name == "migrate":
+        if name in ONE_OFF:
             continue
         assert service["restart"] == "unless-stopped", name
         # Docker's default 10 s cuts a clean shutdown short (web's waitress alone waits 5 s for its threads).
@@ -211,3 +217,18 @@ def test_ports_match_the_settings_the_services_listen_on(services: dict[str, Any
     management = services["rabbitmq"]["ports"]
     assert [(p["host_ip"], p["target"]) for p in management] == [("127.0.0.1", 15672)]
     assert "ports" not in services["mysql"], "MySQL is reached over the compose network only"
+
+
+def test_the_broker_queues_are_migrated_by_the_operator_before_any_service_declares_them(
+    services: dict[str, Any],
+) -> None:
+    job = services["rabbitmq-migrate"]
+    assert job["entrypoint"] == ["python", "-m", "services.common.amqp.migration"]
+    user, password = "attendance", support.SECRET_VALUES["RABBITMQ_PASSWORD"]
+    assert job["environment"]["AMQP_URL"] == f"amqp://{user}:{password}@rabbitmq:5672/%2F"
+    assert "DATABASE_URL" not in job["environment"]
+    assert job["cap_drop"] == ["ALL"] and "no-new-privileges:true" in job["security_opt"]
+    for name in PYTHON_SERVICES:  # every one declares the topology when it connects
+        assert (
+            services[name]["depends_on"]["rabbitmq-migrate"]["condition"] == "service_completed_successfully"
+        )

@@ -3,6 +3,7 @@ machine opened to it): valid, TLS to both servers with the node's own broker use
 recognition settings and hardening as the central recognizers."""
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from harness.paths import ROOT
 from services.capture.settings import CaptureSettings
-from services.common import topology
+from services.common import db_grants, topology
 from services.recognizer.settings import RecognizerSettings
 from tests.unit.deploy import support
 
@@ -154,3 +155,15 @@ def test_rabbitmqs_tls_listener_uses_the_mounted_certificates() -> None:
         "/etc/rabbitmq/tls/server.pem",
         "/etc/rabbitmq/tls/server.key",
     }
+
+
+def test_the_readmes_node_mysql_user_has_the_recognizers_privileges() -> None:
+    section = (
+        (ROOT / "README.md").read_text().split("## Workers on other machines", 1)[1].split("\n## ", 1)[0]
+    )
+    granted = {
+        match.group(2): tuple(part.strip() for part in match.group(1).split(","))
+        for match in re.finditer(r"GRANT (.+?) ON attendance\.(\w+) TO 'attendance_room12'@'%';", section)
+    }
+    assert granted == db_grants.PRIVILEGES["recognizer"]
+    assert "IDENTIFIED BY '...' REQUIRE SSL;" in section

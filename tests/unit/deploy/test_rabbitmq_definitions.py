@@ -80,8 +80,14 @@ def test_the_loaded_topology_is_exactly_the_services_topology(tmp_path: Path) ->
     # The services redeclare their queues with these arguments: any difference is a
     # PRECONDITION_FAILED at connect time, so they are compared exactly.
     queues = {q["name"]: q for definitions in files for q in definitions.get("queues", [])}
-    assert queues[topology.CAMERAS_QUEUE]["arguments"] == {"x-max-length": 100, "x-overflow": "drop-head"}
+    assert queues[topology.CAMERAS_QUEUE]["arguments"] == {
+        "x-queue-type": "quorum",
+        "x-max-length": 100,
+        "x-overflow": "drop-head",
+    }
     assert all(q["durable"] and not q["auto_delete"] for q in queues.values())
+    # Replicated over a cluster's nodes (issue 11): every durable queue, what the recorder consumes first.
+    assert {q["arguments"].get("x-queue-type") for q in queues.values()} == {"quorum"}
     exchanges = {e["name"]: e for definitions in files for e in definitions.get("exchanges", [])}
     assert exchanges[topology.FRAMES_EXCHANGE]["type"] == "x-consistent-hash"
 

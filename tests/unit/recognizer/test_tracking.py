@@ -8,6 +8,7 @@ import numpy as np
 from services.common.messages import FaceBox
 from services.faces.decision import DecisionRule, fuse
 from services.faces.matching import Gallery, Identity, Match, Matcher
+from services.recognizer.settings import RecognizerSettings
 from services.recognizer.tracking import FaceTracker, Track, iou
 
 T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
@@ -168,3 +169,39 @@ def test_a_fused_embedding_keeps_the_looks_length() -> None:
     a, b = np.zeros(128), np.zeros(128)
     a[0], b[1] = 1.0, 1.0
     assert abs(np.linalg.norm(fuse([a, b])) - 1.0) < 1e-9
+
+
+def test_under_overload_a_named_track_is_reverified_every_few_frames_not_in_every_frame() -> None:
+    # The worker gets this camera's frames 1.2 s apart (frames 0, 6, 12...): a wait of a second
+    # alone re-encodes the face in every frame; counted in frames too, in one frame of five.
+    def run(refresh_frames: int) -> list[bool]:
+        tracker = FaceTracker(
+            rule=DecisionRule(agree=2, window=4), refresh_s=1.0, refresh_frames=refresh_frames
+        )
+        encoded = []
+        for n in range(0, 72, 6):
+            [track] = frame(tracker, n, [(box(0), confident(ADA))])
+            encoded.append(track.encoded_at == at(n))
+        assert track.named
+        return encoded
+
+    assert run(refresh_frames=1) == [True] * 12
+    assert run(refresh_frames=5) == [
+        True,
+        True,
+        False,
+        False,
+        False,
+        False,
+        True,
+        False,
+        False,
+        False,
+        False,
+        True,
+    ]
+
+
+def test_the_settings_count_refreshes_in_frames_by_default() -> None:
+    tracker = RecognizerSettings().tracker()
+    assert (tracker.refresh_frames, tracker.unknown_refresh_frames) == (5, 3)

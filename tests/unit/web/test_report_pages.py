@@ -48,7 +48,7 @@ def report_api(route: Route | None = None) -> FakeApi:
     return FakeApi(
         {
             ("GET", "/courses"): ok([COURSE]),
-            ("GET", "/reports/terms"): ok([TERM]),
+            ("GET", "/terms"): ok([TERM]),
             ("GET", REPORT_PATH): route or ok(REPORT),
             ("GET", f"{REPORT_PATH}.csv"): lambda r, user: csv,
         }
@@ -202,6 +202,6 @@ def test_the_chart_and_csvs_answer_a_wrong_input_with_422_and_why() -> None:
 
 
 def test_without_terms_the_picker_says_where_they_come_from() -> None:
-    api = FakeApi({("GET", "/courses"): ok([COURSE]), ("GET", "/reports/terms"): ok([])})
+    api = FakeApi({("GET", "/courses"): ok([COURSE]), ("GET", "/terms"): ok([])})
     html = signed_in_client(make_app(api), "viewer").get("/reports").get_data(as_text=True)
     assert "No terms yet" in html and 'href="/timetable/terms"' in html
