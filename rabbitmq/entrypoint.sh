@@ -70,6 +70,26 @@ cp "$here/definitions.json" "$target/10-topology.json"
 } >"$target/20-users.json"
 cp "$here/permissions.json" "$target/30-permissions.json"
 
+# A node of a cluster (docker-compose.cluster.yml): the nodes, and rabbitmqctl on each, must
+# share one Erlang cookie. It comes from RABBITMQ_CLUSTER_COOKIE (not the image's deprecated
+# RABBITMQ_ERLANG_COOKIE, which 4.x no longer writes), into the file RabbitMQ reads.
+if [ -n "${RABBITMQ_CLUSTER_COOKIE:-}" ]; then
+    case "$RABBITMQ_CLUSTER_COOKIE" in
+        *[!A-Za-z0-9]*)
+            echo "rabbitmq entrypoint: RABBITMQ_CLUSTER_COOKIE may contain only letters and digits" >&2
+            exit 64
+            ;;
+    esac
+    cookie=${ATTENDANCE_COOKIE_FILE:-/var/lib/rabbitmq/.erlang.cookie}
+    rm -f "$cookie"
+    printf '%s' "$RABBITMQ_CLUSTER_COOKIE" >"$cookie"
+    chmod 400 "$cookie"
+    if [ "$(id -u)" = 0 ] && id rabbitmq >/dev/null 2>&1; then
+        chown rabbitmq:rabbitmq "$cookie"
+    fi
+fi
+unset RABBITMQ_CLUSTER_COOKIE
+
 # The image's entrypoint steps down from root to the rabbitmq user, which must read the files.
 if [ "$(id -u)" = 0 ] && id rabbitmq >/dev/null 2>&1; then
     chown -R rabbitmq:rabbitmq "$target"

@@ -15,6 +15,7 @@ from pydantic import (
     PlainSerializer,
     Strict,
     StringConstraints,
+    WithJsonSchema,
 )
 
 from services.api.accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
@@ -61,6 +62,20 @@ Moment = Annotated[AwareDatetime, Strict(False), BeforeValidator(_iso_text)]
 DayQuery = Annotated[
     Day | None, Query(description="A day in the school's time zone, YYYY-MM-DD (default: today)")
 ]
+
+
+def _whole_number(value: object) -> object:
+    # JSON Schema's integer includes 7.0 (a client's JSON library may write one), so the strict
+    # int of a body (see RequestBody) takes it as 7; "7" and true stay refused.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# An integer in a request body.
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+# The id of something stored (BIGINT).
+RowId = Annotated[WholeNumber, Field(ge=1, le=2**63 - 1)]
 
 
 # FastAPI's `responses=` documentation of extra status codes.
@@ -210,7 +225,7 @@ class CourseIn(RequestBody):
 
 
 class RosterIn(RequestBody):
-    student_ids: list[Annotated[int, Field(ge=1)]] = Field(max_length=10_000)
+    student_ids: list[RowId] = Field(max_length=10_000)
 
 
 class CourseOut(ResponseBody):
@@ -233,7 +248,7 @@ class LateAfterIn(RequestBody):
 
 
 class TeachersIn(RequestBody):
-    user_ids: list[Annotated[int, Field(ge=1)]] = Field(max_length=1000)
+    user_ids: list[RowId] = Field(max_length=1000)
 
 
 class SessionIn(RequestBody):
@@ -241,7 +256,7 @@ class SessionIn(RequestBody):
     camera_id: CameraId
     starts_at: Moment = Field(description="ISO 8601 with an offset, e.g. 2024-09-02T08:00:00+02:00")
     ends_at: Moment
-    course_id: Annotated[int, Field(ge=1)] | None = None
+    course_id: RowId | None = None
 
 
 class SessionOut(ResponseBody):
@@ -257,13 +272,14 @@ class SessionOut(ResponseBody):
 # Timetable (services/common/timetable.py)
 
 
+CLOCK_TIME_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$"
+
+
 def _clock_time(value: object) -> object:
     # Pydantic would also take a number of seconds since midnight; a time is written HH:MM.
-    if isinstance(value, str) and not re.fullmatch(r"\d{2}:\d{2}(:\d{2})?", value):
-        raise ValueError("a time of day is written HH:MM, e.g. 08:30")
-    if not isinstance(value, str | time):
-        raise ValueError("a time of day is written HH:MM, e.g. 08:30")
-    return value
+    if isinstance(value, time) or (isinstance(value, str) and re.fullmatch(CLOCK_TIME_PATTERN, value)):
+        return value
+    raise ValueError("a time of day is written HH:MM, e.g. 08:30")
 
 
 ClockTime = Annotated[
@@ -271,6 +287,11 @@ ClockTime = Annotated[
     Strict(False),
     BeforeValidator(_clock_time),
     PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str, when_used="json"),
+    # Documented as what it takes: pydantic's `format: time` is RFC 3339's, with an offset
+    # ("08:30:00Z"), which a local time of day has not (found by schemathesis).
+    WithJsonSchema(
+        {"type": "string", "pattern": CLOCK_TIME_PATTERN, "examples": ["08:30"]}, mode="validation"
+    ),
 ]
 
 
@@ -295,9 +316,9 @@ class HolidayOut(ResponseBody):
 
 
 class SlotIn(RequestBody):
-    term_id: Annotated[int, Field(ge=1)]
+    term_id: RowId
     camera_id: CameraId
-    weekday: int = Field(ge=0, le=6, description="0 = Monday ... 6 = Sunday")
+    weekday: WholeNumber = Field(ge=0, le=6, description="0 = Monday ... 6 = Sunday")
     starts_time: ClockTime = Field(description="The school's local time (TIMEZONE), HH:MM")
     ends_time: ClockTime
 

@@ -34,7 +34,15 @@ from services.api.errors import ApiError, not_found
 from services.api.gallery_broadcast import BROADCAST_HEADER, UNCHANGED
 from services.api.queries import review as queries
 from services.api.routers.students import enroll_photo_bytes, no_consent
-from services.api.schemas import ErrorOut, PhotoUploadOut, RequestBody, ResponseBody, Responses, UtcDateTime
+from services.api.schemas import (
+    ErrorOut,
+    PhotoUploadOut,
+    RequestBody,
+    ResponseBody,
+    Responses,
+    RowId,
+    UtcDateTime,
+)
 from services.common import corrections
 from services.common.corrections import Actor
 from services.common.sessions import ClassSession, get_session
@@ -49,7 +57,7 @@ Reviewer = Annotated[Principal, Depends(require("admin", "teacher"))]
 
 State = Literal["open", "assigned", "dismissed", "undone"]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=corrections.MAX_REASON)]
-ItemId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+ItemId = RowId
 
 ITEM_NOT_FOUND: Responses = {
     404: {"model": ErrorOut, "description": "No such review item (or its session is gone)"}

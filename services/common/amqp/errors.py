@@ -34,6 +34,10 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     pika.exceptions.ChannelClosedByBroker,
     socket.gaierror,
     ConnectionError,
+    # A publish the broker nacked: it could not take the message now (a quorum queue whose
+    # leader was on a lost node, until a new one is elected). Nothing was acked for it, so
+    # reconnecting and doing it again is what loses nothing (issue 11).
+    pika.exceptions.NackError,
 )
 
 # The exit status of a service the broker refused (2 is a settings error: see settings.py).

@@ -201,6 +201,16 @@ def test_a_405_names_every_method_the_path_serves(client: TestClient) -> None:
     assert client.put("/students/1/photos").headers["Allow"] == "POST"
 
 
+def test_a_path_that_only_looks_like_a_students_row_is_not_one(client: TestClient) -> None:
+    # Found by schemathesis: PUT .../attendance/history reached PUT .../attendance/{student_id}
+    # with the student id "history" (422), though that path serves GET alone.
+    response = client.put("/sessions/1/attendance/history", json={"status": "present", "reason": "r"})
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET"
+    assert client.get("/sessions/1/attendance/abc").status_code == 404
+    assert client.get("/sessions/1/attendance/7").json()["detail"] == "session 1 does not exist"
+
+
 def test_a_body_that_is_not_utf8_is_a_documented_400(client: TestClient) -> None:
     response = client.post(
         "/students", content=b"\x80 not utf-8", headers={"Content-Type": "application/json"}
@@ -287,18 +297,53 @@ def test_a_boolean_in_a_body_must_be_true_or_false(
     ("path", "body", "field"),
     [
         ("/courses/1/students", {"student_ids": ["1"]}, "student_ids.0"),
-        ("/courses/1/teachers", {"user_ids": [1.0]}, "user_ids.0"),
-        ("/review/items/1/assign", {"student_id": True}, "student_id"),
+        ("/courses/1/teachers", {"user_ids": [True]}, "user_ids.0"),
+        ("/review/items/1/assign", {"student_id": "7"}, "student_id"),
     ],
 )
 def test_an_id_in_a_body_must_be_an_integer(
     client: TestClient, path: str, body: dict[str, object], field: str
 ) -> None:
-    # Found while fixing the booleans above: lax pydantic read "1", 1.0 and true as the id 1.
+    # Found while fixing the booleans above: lax pydantic read "1" and true as the id 1.
     method = client.put if path.startswith("/courses") else client.post
     response = method(path, json=body)
     assert response.status_code == 422
     assert response.json()["detail"] == f"{field}: Input should be a valid integer"
+
+
+def test_a_whole_number_written_with_a_point_is_an_integer(client: TestClient) -> None:
+    # Found by schemathesis: JSON Schema's integer includes 7.0, which a strict int refused.
+    student = client.post("/students", json={"student_number": "S1", "name": "Ada"}).json()
+    course = client.post("/courses", json={"code": "M1", "name": "Maths"}).json()
+    response = client.put(f"/courses/{course['id']}/students", json={"student_ids": [float(student["id"])]})
+    assert response.status_code == 200
+    assert response.json()["student_ids"] == [student["id"]]
+    response = client.put(f"/courses/{course['id']}/students", json={"student_ids": [1.5]})
+    assert response.status_code == 422
+
+
+def test_a_time_of_day_is_documented_as_the_api_reads_it(client: TestClient) -> None:
+    # Found by schemathesis: documented as RFC 3339's `format: time` ("08:30:00Z", with an
+    # offset), which the API refuses; it reads HH:MM or HH:MM:SS, local.
+    spec = client.get("/openapi.json").json()
+    starts = spec["components"]["schemas"]["SlotIn"]["properties"]["starts_time"]
+    assert "format" not in starts and starts["pattern"] == "^([01]\\d|2[0-3]):[0-5]\\d(:[0-5]\\d)?$"
+    assert spec["components"]["schemas"]["SlotOut"]["properties"]["starts_time"] == {
+        "type": "string",
+        "title": "Starts Time",
+    }
+    term = client.post(
+        "/terms", json={"name": "T", "first_day": "2026-09-01", "last_day": "2026-12-18"}
+    ).json()
+    course = client.post("/courses", json={"code": "M1", "name": "Maths"}).json()
+    slot = {"term_id": term["id"], "camera_id": "room-1", "weekday": 0, "ends_time": "09:00"}
+    for refused in ("08:30:00Z", "24:00", "8:30"):
+        response = client.post(f"/courses/{course['id']}/slots", json={**slot, "starts_time": refused})
+        assert response.status_code == 422, refused
+        assert response.json()["detail"] == "starts_time: a time of day is written HH:MM, e.g. 08:30"
+    response = client.post(f"/courses/{course['id']}/slots", json={**slot, "starts_time": "08:00:00"})
+    assert response.status_code == 201
+    assert response.json()["starts_time"] == "08:00"
 
 
 @pytest.mark.parametrize("path", ["/terms", "/holidays"])
