@@ -164,6 +164,12 @@ class ErasedOut(BaseModel):
     review_crops: int = Field(description="Review-queue face crops of the student erased")
 
 
+class ErasureOut(BaseModel):
+    student_id: int
+    erased: ErasedOut
+    kept: str = Field(description="What is kept, and why")
+
+
 class ConsentOut(BaseModel):
     student: StudentOut
     action: Literal["given", "withdrawn", "unchanged"] = Field(

@@ -193,18 +193,21 @@ def add_face_encoding(connection: Connection, student_id: int, face: EnrolledFac
     return bool(result.rowcount)
 
 
-def erase_student(connection: Connection, student_id: int) -> bool:
-    """Delete a student: their photos and encodings are erased; the row stays, marked deleted,
-    so past attendance and the CSV keep their names. False if there was no such student."""
+def erase_student(connection: Connection, student_id: int) -> Erased | None:
+    """Delete a student: their photos, encodings and face crops are erased, they leave every
+    roster; the row stays, marked deleted, so past attendance and the CSV keep their names.
+    What was erased, or None if there was no such student."""
     result = connection.execute(
         sa.text(
             "UPDATE students SET deleted_at = CURRENT_TIMESTAMP(6) WHERE id = :id AND deleted_at IS NULL"
         ),
         {"id": student_id},
     )
-    erase_biometrics(connection, student_id)
+    if not result.rowcount:
+        return None
+    erased = erase_biometrics(connection, student_id)
     connection.execute(sa.text("DELETE FROM course_students WHERE student_id = :id"), {"id": student_id})
-    return bool(result.rowcount)
+    return erased
 
 
 def erase_biometrics(connection: Connection, student_id: int) -> Erased:

@@ -292,8 +292,9 @@ class ApiClient:
         body: dict[str, Any] = {"given": given, "note": note} if given else {"given": False}
         return dict(self._json("PUT", f"/students/{student_id}/consent", json=body))
 
-    def delete_student(self, student_id: int) -> None:
-        self._request("DELETE", f"/students/{student_id}")
+    def delete_student(self, student_id: int) -> dict[str, Any]:
+        """The erasure report: what was erased, what is kept and why."""
+        return dict(self._json("DELETE", f"/students/{student_id}"))
 
     def add_photos(self, student_id: int, photos: Sequence[tuple[str, bytes, str]]) -> PhotoUpload:
         """Send (filename, bytes, content type) photos.

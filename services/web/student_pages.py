@@ -211,7 +211,12 @@ def confirm_delete(student_id: int) -> ResponseReturnValue:
 def delete(student_id: int) -> ResponseReturnValue:
     identity.require("students.delete")
     student = user_api().student(student_id)
-    user_api().delete_student(student_id)
+    report = user_api().delete_student(student_id)
     logger.info("deleted student %d", student_id)
-    flash(f"Deleted {student['name']} ({student['student_number']}): photos and face data erased.", "ok")
+    erased = report.get("erased", {})
+    flash(
+        f"Deleted {student['name']} ({student['student_number']}): {erased.get('photos', 0)} photo(s) with "
+        f"their face data and {erased.get('review_crops', 0)} face crop(s) erased; {report.get('kept', '')}.",
+        "ok",
+    )
     return redirect(url_for("students.index"))

@@ -5,7 +5,7 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Query, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
@@ -22,6 +22,7 @@ from services.api.schemas import (
     ConsentIn,
     ConsentOut,
     ErasedOut,
+    ErasureOut,
     ErrorOut,
     PhotoAccepted,
     PhotoRefusedOut,
@@ -61,6 +62,11 @@ NO_CONSENT: Responses = {
 KEPT = (
     "kept: the student, their course rosters, their attendance and its CSV journal, and review "
     "items without their crops; sightings naming them go with the retention purge"
+)
+ERASURE_KEPT = (
+    "kept: the student's name and number on their past attendance and its CSV journal (the school's "
+    "record of who was there), marked deleted; review items without their crops; sightings naming them "
+    "go with the retention purge (RECORDER_SIGHTINGS_RETENTION_DAYS)"
 )
 # Told in a header, so a client knows whether the recognizers reload now or at their reconnect.
 BROADCAST_DOC: dict[str, Any] = {
@@ -192,23 +198,33 @@ def set_consent(student_id: int, body: ConsentIn, editor: Editor, context: Conte
 
 @router.delete(
     "/{student_id}",
-    status_code=204,
-    response_class=Response,
-    summary="Delete a student: their photos and face encodings are erased",
-    description="Past attendance keeps the student's name and number; the recognizers are told "
-    "to reload their gallery.",
-    responses={**NOT_FOUND, 204: {"description": "Deleted", "headers": BROADCAST_DOC}},
+    response_model=ErasureOut,
+    summary="Delete a student: their photos, face encodings and face crops are erased",
+    description="The answer says what was erased and what is kept, and why: past attendance keeps the "
+    "student's name and number (the school's record). The recognizers are told to reload their gallery.",
+    responses={**NOT_FOUND, 200: {"description": "Erased", "headers": BROADCAST_DOC}},
 )
-def delete_student(student_id: int, admin: Admin, context: Context) -> Response:
+def delete_student(student_id: int, admin: Admin, context: Context) -> JSONResponse:
     with context.engine.begin() as connection:
-        if not erase_student(connection, student_id):
+        erased = erase_student(connection, student_id)
+        if erased is None:
             raise not_found("student", student_id)
         audit.record(
-            connection, admin, "student.erase", "student", student_id, detail="photos and encodings erased"
+            connection,
+            admin,
+            "student.erase",
+            "student",
+            student_id,
+            detail=f"{erased.photos} photo(s) with their encodings and {erased.review_crops} crop(s) erased",
         )
     logger.info("student %d deleted, biometric data erased", student_id)
     broadcast = context.gallery.announce(f"student {student_id} deleted", student_id)
-    return Response(status_code=204, headers={BROADCAST_HEADER: broadcast})
+    out = ErasureOut(
+        student_id=student_id,
+        erased=ErasedOut(photos=erased.photos, review_crops=erased.review_crops),
+        kept=ERASURE_KEPT,
+    )
+    return JSONResponse(out.model_dump(mode="json"), headers={BROADCAST_HEADER: broadcast})
 
 
 @router.post(

@@ -192,8 +192,11 @@ def test_deleting_a_student_erases_their_encodings_and_tells_the_recognizers(
 
     response = broker_client.delete(f"/students/{student['id']}")
 
-    assert response.status_code == 204
-    assert response.content == b""
+    assert response.status_code == 200
+    report = response.json()
+    assert report["student_id"] == student["id"]
+    assert report["erased"] == {"photos": 2, "review_crops": 0}
+    assert report["kept"].startswith("kept: the student's name and number on their past attendance")
     assert response.headers["X-Gallery-Broadcast"] == "sent"
     assert encodings_of(engine, student["id"]) == 0
     assert encodings_of(engine, keep["id"]) == 1

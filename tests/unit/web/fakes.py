@@ -101,7 +101,13 @@ class FakeApi:
             ("GET", "/students/1"): ok(STUDENT),
             ("GET", "/students/1/attendance"): ok([]),
             ("POST", "/students"): ok(STUDENT, 201),
-            ("DELETE", "/students/1"): lambda r, user: httpx.Response(204),
+            ("DELETE", "/students/1"): ok(
+                {
+                    "student_id": 1,
+                    "erased": {"photos": 2, "review_crops": 0},
+                    "kept": "kept: their attendance",
+                }
+            ),
             ("POST", "/auth/logout"): self._logout,
             ("GET", "/auth/me"): lambda r, user: httpx.Response(200, json=user),
             **(overrides or {}),
