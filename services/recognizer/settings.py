@@ -23,6 +23,8 @@ class RecognizerSettings(RecognitionSettings, BrokerSettings, DatabaseSettings):
             refresh_frames=self.recognizer_track_refresh_frames,
             unknown_refresh_frames=self.recognizer_track_unknown_refresh_frames,
             max_gap_s=self.recognizer_track_max_gap_s,
+            slow_gap_s=self.recognizer_track_slow_gap_s,
+            still_iou=self.recognizer_track_still_iou,
             min_iou=self.recognizer_track_min_iou,
             max_misses=self.recognizer_track_max_misses,
             keep_tolerance=self.recognizer_track_keep_tolerance,
@@ -32,10 +34,15 @@ class RecognizerSettings(RecognitionSettings, BrokerSettings, DatabaseSettings):
     # Tracks (services/recognizer/tracking.py): a face continues the track whose box it overlaps
     # by at least RECOGNIZER_TRACK_MIN_IOU in its camera's previous frame. A track ends when
     # RECOGNIZER_TRACK_MAX_MISSES + 1 frames in a row show no face in its place, or after
-    # RECOGNIZER_TRACK_MAX_GAP_S of the camera's own time without a frame.
+    # RECOGNIZER_TRACK_MAX_GAP_S of the camera's own time without a frame; when the worker gets
+    # the camera's frames further apart (overload), after twice their usual interval, at most
+    # RECOGNIZER_TRACK_SLOW_GAP_S. Across a gap longer than MAX_GAP_S a face continues its track
+    # only if its box overlaps the old one by RECOGNIZER_TRACK_STILL_IOU (it barely moved).
     recognizer_track_min_iou: float = Field(0.3, gt=0, le=1)
     recognizer_track_max_misses: int = Field(0, ge=0, le=10)
     recognizer_track_max_gap_s: float = Field(1.5, gt=0, le=10)
+    recognizer_track_slow_gap_s: float = Field(10.0, gt=0, le=60)
+    recognizer_track_still_iou: float = Field(0.6, gt=0, le=1)
     # A named track is encoded again this often to re-verify it (0: every frame). A look whose
     # closest student is still the same within RECOGNIZER_TRACK_KEEP_TOLERANCE keeps the name
     # (a head turned away for a moment); anything else ends it and the track decides again.

@@ -4,8 +4,18 @@ A worker receives every frame of the cameras routed to it, in order (services.co
 camera affinity), so it can follow a face from frame to frame. A detected face continues the
 track whose box it overlaps most (IoU >= `min_iou`, one to one) in the camera's previous frame;
 otherwise it starts a new track. A track ends as soon as a frame of its camera shows no face
-in its place (`max_misses` frames, default none), or after `max_gap_s` of media time without
-a frame of that camera, so a name never moves to the next person who sits there.
+in its place (`max_misses` frames, default none), or after too long without a frame of that
+camera, so a name never moves to the next person who sits there.
+
+"Too long" follows the camera's pace at this worker (`CameraPace`): `max_gap_s` of media time
+at full rate, but under overload a camera's frames reach the worker seconds apart (only the
+newest waits, cameras in turn: services/recognizer/scheduling.py), and a fixed gap would end
+every track at every frame and re-encode every face exactly when frames are scarce (issue 11).
+So a track also survives `GAP_INTERVALS` of the camera's usual interval, up to `slow_gap_s`;
+a stall far longer than the camera's own pace still ends it. Across such a slow gap nobody was
+watching the seat, so a face continues its track only if it has barely moved (`still_iou`): a
+seated student has, a person walking past rarely lands on the previous one's box, and a swap
+that does is caught by the next re-verification (below) before any event carries the name.
 
 Encodings are what cost (~75 ms each, docs/performance-notes.md), so a track is encoded:
 - in every frame until its decision (services.faces.decision) names a student;
@@ -23,7 +33,9 @@ frame (never a carried one) and the track's evidence; frames in between publish 
 the frame summary.
 """
 
+import statistics
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -62,6 +74,32 @@ class Track:
         return self.decision is not None and self.decision.identity is not None
 
 
+GAP_INTERVALS = 2.0  # a late frame or two of a camera served slowly does not end its tracks
+PACE_SAMPLES = 8  # intervals remembered per camera; the median of at least 3 sets its pace
+
+
+@dataclass
+class CameraPace:
+    """The media-time interval between the frames of one camera that this worker analyzed."""
+
+    last_at: datetime | None = None
+    intervals: deque[float] = field(default_factory=lambda: deque(maxlen=PACE_SAMPLES))
+
+    def allowed_gap(self, max_gap_s: float, slow_gap_s: float) -> float:
+        """The longest gap a track of this camera survives: `max_gap_s`, or the camera's usual
+        interval (before this frame: a stall cannot excuse itself) times GAP_INTERVALS, at most
+        `slow_gap_s`."""
+        if len(self.intervals) < 3:
+            return max_gap_s
+        return max(max_gap_s, min(slow_gap_s, GAP_INTERVALS * statistics.median(self.intervals)))
+
+    def record(self, at: datetime) -> None:
+        if self.last_at is not None and at > self.last_at:
+            self.intervals.append((at - self.last_at).total_seconds())
+        if self.last_at is None or at > self.last_at:
+            self.last_at = at
+
+
 @dataclass
 class FaceTracker:
     rule: DecisionRule = field(default_factory=DecisionRule)
@@ -70,16 +108,23 @@ class FaceTracker:
     refresh_frames: int = 1
     unknown_refresh_frames: int = 1
     max_gap_s: float = 1.5
+    slow_gap_s: float = 10.0
     min_iou: float = 0.3
+    still_iou: float = 0.6
     max_misses: int = 0
     keep_tolerance: float = 0.60
     _tracks: dict[str, list[Track]] = field(default_factory=dict)
+    _paces: dict[str, CameraPace] = field(default_factory=dict)
 
     def step(self, camera_id: str, at: datetime, boxes: list[FaceBox]) -> list[Track]:
         """The track of each box in this frame of the camera (continued or new); tracks whose
         face is gone from its place, or whose camera was not seen for too long, end."""
-        gap = timedelta(seconds=self.max_gap_s)
+        pace = self._paces.setdefault(camera_id, CameraPace())
+        gap = timedelta(seconds=pace.allowed_gap(self.max_gap_s, self.slow_gap_s))
+        pace.record(at)
         live = [t for t in self._tracks.get(camera_id, []) if timedelta(0) <= at - t.seen_at <= gap]
+        fast = timedelta(seconds=self.max_gap_s)
+        needed = [self.min_iou if at - t.seen_at <= fast else max(self.min_iou, self.still_iou) for t in live]
         pairs = sorted(
             ((iou(box, track.box), b, t) for b, box in enumerate(boxes) for t, track in enumerate(live)),
             key=lambda p: p[0],
@@ -90,6 +135,8 @@ class FaceTracker:
         for overlap, b, t in pairs:
             if overlap < self.min_iou:
                 break
+            if overlap < needed[t]:
+                continue
             if chosen[b] is None and t not in used:
                 chosen[b] = live[t]
                 used.add(t)

@@ -205,3 +205,45 @@ def test_under_overload_a_named_track_is_reverified_every_few_frames_not_in_ever
 def test_the_settings_count_refreshes_in_frames_by_default() -> None:
     tracker = RecognizerSettings().tracker()
     assert (tracker.refresh_frames, tracker.unknown_refresh_frames) == (5, 3)
+
+
+def slow(tracker: FaceTracker, frames: range, faces: list[tuple[FaceBox, Match]]) -> list[list[Track]]:
+    """The camera's frames n of `frames` as an overloaded worker gets them (13 apart: 2.6 s)."""
+    return [frame(tracker, n, faces) for n in frames]
+
+
+def test_under_overload_tracks_follow_the_cameras_slower_pace() -> None:
+    # Frames 2.6 s apart, beyond the 1.5 s gap at full rate: once the worker knows the camera's
+    # pace (3 intervals), a seated student keeps one track, named after 2 looks and re-verified
+    # in one frame of five, instead of being encoded and decided from scratch in every frame.
+    tracker = FaceTracker(rule=DecisionRule(agree=2, window=4), refresh_s=1.0, refresh_frames=5)
+    ids, encoded = [], []
+    for n in range(0, 13 * 12, 13):
+        [track] = frame(tracker, n, [(box(0), confident(ADA))])
+        ids.append(track.id)
+        encoded.append(track.encoded_at == at(n))
+    assert len(set(ids[3:])) == 1 and track.named
+    assert encoded[3:] == [True, True, False, False, False, False, True, False, False]
+
+
+def test_a_stall_far_beyond_the_cameras_pace_still_ends_its_tracks() -> None:
+    tracker = FaceTracker(rule=DecisionRule(agree=2, window=4), max_gap_s=1.5, slow_gap_s=10.0)
+    [[ada], *_] = slow(tracker, range(0, 13 * 5, 13), [(box(0), confident(ADA))])
+    [later] = frame(tracker, 13 * 4 + 60, [(box(0), confident(ADA))])  # 12 s without a frame
+    assert later is not ada
+
+
+def test_across_a_slow_gap_only_a_face_that_barely_moved_keeps_its_track() -> None:
+    """Nobody watched the seat for 2.6 s: Bob standing where Ada was, but not exactly, is a new
+    track; Ada shifting in her seat is still Ada's."""
+    tracker = FaceTracker(rule=DecisionRule(agree=2, window=4), refresh_frames=5)
+    *_, [ada] = slow(tracker, range(0, 13 * 5, 13), [(box(0), confident(ADA))])
+    [shifted] = frame(tracker, 13 * 5, [(box(5), confident(ADA))])  # IoU 0.90
+    assert shifted is ada and ada.named
+    [bob] = frame(tracker, 13 * 6, [(box(45), confident(BOB))])  # IoU 0.43 with her last box
+    assert bob is not ada and not bob.named
+
+
+def test_the_slow_gap_setting_reaches_the_tracker() -> None:
+    tracker = RecognizerSettings(recognizer_track_slow_gap_s=4.0, recognizer_track_still_iou=0.7).tracker()
+    assert (tracker.slow_gap_s, tracker.still_iou) == (4.0, 0.7)
