@@ -14,7 +14,9 @@ from bench.benchmark.stack import fresh_stack
 from bench.benchmark.system import Bench
 from harness.processes import wait_until
 from services.common import topology
+from services.common.amqp.connection import connection_parameters
 from services.common.messages import FaceBox, FaceRecognized, FaceUnknown
+from services.common.settings import BrokerSettings
 from services.common.students import create_student
 
 
@@ -52,7 +54,9 @@ def recorder_run(bench: Bench, events: int, redelivered_share: float) -> dict[st
                 )
         extra = [batch[int(i)] for i in rng.integers(unique, size=events - unique)]  # redeliveries
         progress(f"recorder: publishing {events} events ({len(extra)} redelivered) before it starts")
-        connection = pika.BlockingConnection(pika.URLParameters(stack.amqp_url))
+        connection = pika.BlockingConnection(
+            connection_parameters(BrokerSettings(amqp_url=stack.amqp_url), "bench")
+        )
         channel = connection.channel()
         topology.declare(channel)
         properties = pika.BasicProperties(

@@ -14,8 +14,9 @@ import sqlalchemy as sa
 from harness.processes import ServiceProcess, wait_until
 from harness.servers import frame_consumers, fresh_database, fresh_vhost, remove_database, remove_vhost
 from services.common import topology
+from services.common.amqp.connection import connection_parameters
 from services.common.db import create_engine
-from services.common.settings import DatabaseSettings
+from services.common.settings import BrokerSettings, DatabaseSettings
 from services.common.students import Consent, add_face_encoding, create_student
 from services.faces.enrollment import analyze_photo, enrollment_analyzer
 
@@ -74,7 +75,9 @@ class Stack:
         wait_until(lambda: frame_consumers(self.amqp_url) == count, 120, f"{count} recognizer(s)")
 
     def consumers(self, queue: str) -> int:
-        connection = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
+        connection = pika.BlockingConnection(
+            connection_parameters(BrokerSettings(amqp_url=self.amqp_url), "bench")
+        )
         try:
             channel = connection.channel()
             topology.declare(channel)

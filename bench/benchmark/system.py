@@ -16,6 +16,8 @@ from bench.benchmark.measure import Throughput, epoch
 from bench.benchmark.stack import Stack, fresh_stack
 from harness.processes import wait_until
 from services.common import topology
+from services.common.amqp.connection import connection_parameters
+from services.common.settings import BrokerSettings
 
 
 @dataclass
@@ -47,7 +49,9 @@ class Tap:
         self._ready.wait(30)
 
     def _run(self, amqp_url: str) -> None:
-        connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+        connection = pika.BlockingConnection(
+            connection_parameters(BrokerSettings(amqp_url=amqp_url), "bench")
+        )
         channel = connection.channel()
         topology.declare(channel)
         queue = channel.queue_declare("", exclusive=True).method.queue

@@ -36,8 +36,10 @@ from bench.benchmark.stack import Stack, fresh_stack
 from harness.paths import ARTIFACTS, FACES_DIR
 from harness.processes import ServiceProcess, wait_until
 from services.common import topology
+from services.common.amqp.connection import connection_parameters
 from services.common.camera_load import CameraLoadBoard
 from services.common.messages import CameraLoad
+from services.common.settings import BrokerSettings
 from services.common.students import Consent, add_face_encoding, create_student
 from services.faces.enrollment import PhotoRejectedError, analyze_photo, enrollment_analyzer
 
@@ -113,7 +115,9 @@ class Tap:
     """Copies of the summaries and load reports of every camera, on a queue of our own."""
 
     def __init__(self, amqp_url: str) -> None:
-        self.connection: BlockingConnection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+        self.connection: BlockingConnection = pika.BlockingConnection(
+            connection_parameters(BrokerSettings(amqp_url=amqp_url), "bench")
+        )
         self.channel: BlockingChannel = self.connection.channel()
         topology.declare(self.channel)
         self.queue = str(self.channel.queue_declare("", exclusive=True).method.queue)

@@ -30,9 +30,10 @@ from services.api.queries.courses import create_course, replace_roster
 from services.api.queries.sessions import create_session
 from services.capture.settings import CaptureSettings
 from services.common import topology
+from services.common.amqp.connection import connection_parameters
 from services.common.attendance import as_utc, fetch_marks
 from services.common.db import create_engine
-from services.common.settings import DatabaseSettings
+from services.common.settings import BrokerSettings, DatabaseSettings
 from services.common.students import Consent, add_face_encoding, create_student
 from services.faces.enrollment import (
     DEFAULT_MIN_FACE_PX,
@@ -120,7 +121,9 @@ class Tap:
             raise RuntimeError("the tap could not connect to RabbitMQ")
 
     def _run(self, amqp_url: str) -> None:
-        connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+        connection = pika.BlockingConnection(
+            connection_parameters(BrokerSettings(amqp_url=amqp_url), "bench")
+        )
         channel = connection.channel()
         topology.declare(channel)
         queue = channel.queue_declare("", exclusive=True).method.queue
