@@ -13,6 +13,11 @@ worker within the window (affinity: 0 expected), and the mean analysis time per 
 rise under overload says whether tracking survives the lower rate (issue 11: within 20%).
 The lesson's students are enrolled first (its enroll/ folder), so seated students become named
 tracks, encoded again only every RECOGNIZER_TRACK_REFRESH_S, as in a school.
+
+With the lesson's truth.json (and roster.csv) beside the video, the recorder runs too: every
+camera gets a session of the lesson's class, and each run reports its roll (present students
+marked on every camera, cameras with a complete roll, the worst camera, wrongly marked) and the
+latency from capture to the committed identity_events row (p50/p95), from what MySQL holds.
 """
 
 import argparse
@@ -24,17 +29,22 @@ import subprocess
 import sys
 import tempfile
 import urllib.parse
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pika
+import sqlalchemy as sa
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
 from bench.benchmark.measure import progress
 from bench.benchmark.stack import Stack, fresh_stack
+from bench.cameras.roll import latency_ms, run_roll
+from bench.evaluate.truth import Truth, load_truth
 from harness.paths import ARTIFACTS, FACES_DIR
 from harness.processes import ServiceProcess, wait_until
+from services.api.queries.courses import create_course, replace_roster
+from services.api.queries.sessions import create_session
 from services.common import topology
 from services.common.amqp.connection import connection_parameters
 from services.common.camera_load import CameraLoadBoard
@@ -139,9 +149,90 @@ class Tap:
         self.connection.close()
 
 
-def run_cameras(stack: Stack, tap: Tap, cameras: int, tag: str, args: argparse.Namespace) -> dict[str, Any]:
+def lesson_truth(video: Path) -> Truth | None:
+    """The lesson's truth (bench.lessons writes truth.json and roster.csv beside its video)."""
+    truth, roster = video.parent / "truth.json", video.parent / "roster.csv"
+    if not truth.is_file():
+        return None
+    return load_truth(truth, roster if roster.is_file() else None)
+
+
+def class_course(engine: sa.Engine, truth: Truth) -> int | None:
+    """The lesson's class as a course (its roster of enrolled students), so each camera's session
+    names roster students only, as a school's would; None without a roster."""
+    if truth.roster is None:
+        return None
+    with engine.begin() as connection:
+        ids = connection.execute(
+            sa.text("SELECT id FROM students WHERE student_number IN :numbers").bindparams(
+                sa.bindparam("numbers", expanding=True)
+            ),
+            {"numbers": sorted(truth.roster)},
+        ).scalars()
+        course = create_course(connection, "BENCH", "The benchmark lesson's class")
+        replace_roster(connection, course.id, sorted(int(i) for i in ids))
+    return course.id
+
+
+def open_sessions(engine: sa.Engine, cameras: list[str], course_id: int | None) -> None:
+    """A session per camera from a little before now to well after: capture stamps frames with
+    the wall clock (CAPTURE_CLOCK=wall)."""
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        for camera in cameras:
+            create_session(
+                connection,
+                name=f"Bench {camera}",
+                camera_id=camera,
+                starts_at=now - timedelta(minutes=5),
+                ends_at=now + timedelta(hours=2),
+                course_id=course_id,
+            )
+
+
+def roll_figures(
+    engine: sa.Engine, truth: Truth, cameras: list[str], start: datetime, end: datetime
+) -> dict[str, Any]:
+    """Each camera's roll (marks of the whole run: the lesson loops) and the capture-to-committed-
+    row latency of the events captured in the measuring window."""
+    with engine.connect() as connection:
+        marks = connection.execute(
+            sa.text(
+                "SELECT cs.camera_id, s.student_number FROM attendance a "
+                "JOIN class_sessions cs ON cs.id = a.session_id JOIN students s ON s.id = a.student_id "
+                "WHERE cs.camera_id IN :cameras AND a.status IN ('present', 'late')"
+            ).bindparams(sa.bindparam("cameras", expanding=True)),
+            {"cameras": cameras},
+        ).all()
+        delays = connection.execute(
+            sa.text(
+                "SELECT TIMESTAMPDIFF(MICROSECOND, captured_at, recorded_at) FROM identity_events "
+                "WHERE camera_id IN :cameras AND captured_at BETWEEN :start AND :end"
+            ).bindparams(sa.bindparam("cameras", expanding=True)),
+            {"cameras": cameras, "start": start.replace(tzinfo=None), "end": end.replace(tzinfo=None)},
+        ).scalars()
+        latencies = [int(d) / 1e6 for d in delays]
+    marked: dict[str, set[str]] = {camera: set() for camera in cameras}
+    for camera, number in marks:
+        marked[camera].add(number)
+    return {"roll": run_roll(truth.present, marked), "latency_ms": latency_ms(latencies)}
+
+
+def run_cameras(
+    stack: Stack,
+    tap: Tap,
+    cameras: int,
+    tag: str,
+    args: argparse.Namespace,
+    *,
+    truth: Truth | None = None,
+    course_id: int | None = None,
+) -> dict[str, Any]:
     video: Path = args.video
     ids = [f"{tag}-cam-{n}" for n in range(1, cameras + 1)]
+    engine = stack.engine()
+    if truth is not None:
+        open_sessions(engine, ids, course_id)
     captures: list[ServiceProcess] = []
     for camera in ids:
         captures.append(
@@ -166,7 +257,7 @@ def run_cameras(stack: Stack, tap: Tap, cameras: int, tag: str, args: argparse.N
     messages = tap.drain()
     for camera in ids:
         stack.stop(camera)
-    tap.sleep(2.0)
+    tap.sleep(2.0)  # the recorder commits its last batch
     tap.drain()
     summaries = [
         m
@@ -194,7 +285,7 @@ def run_cameras(stack: Stack, tap: Tap, cameras: int, tag: str, args: argparse.N
     rates = [c["processed_per_s"] for c in per_camera.values()]
     mean = statistics.mean(rates) if rates else 0.0
     costs = [s["elapsed_ms"] for s in summaries]
-    result = {
+    result: dict[str, Any] = {
         "cameras": cameras,
         "offered_per_s": cameras * FPS,
         "processed_per_s": round(len(summaries) / window, 1),
@@ -213,11 +304,20 @@ def run_cameras(stack: Stack, tap: Tap, cameras: int, tag: str, args: argparse.N
         ),
         "per_camera": per_camera,
     }
+    if truth is not None:
+        result.update(roll_figures(engine, truth, ids, start, end))
+    engine.dispose()
     progress(
         f"{tag}: {result['processed_per_s']} of {result['offered_per_s']:g} frames/s processed; "
         f"per camera {result['camera_processed_min']}..{result['camera_processed_max']} "
         f"(mean {result['camera_processed_mean']}); "
         f"{result['ms_per_frame_mean']} ms/frame; split {result['split']}"
+        + (
+            f"; roll {result['roll']['marked']}/{result['roll']['present']} marked, "
+            f"{result['roll']['wrongly_marked']} wrongly; latency p95 {result['latency_ms']['p95']} ms"
+            if "roll" in result
+            else ""
+        )
     )
     return result
 
@@ -231,15 +331,24 @@ def render(results: dict[str, Any]) -> str:
         f"video {results['video']}, {results['recognizers']} recognizers, {FPS:g} frames/s per camera, "
         f"capacity ~{results['capacity_per_s']} frames/s",
         "| run | cameras | offered/s | processed/s | per camera min / mean / max | min/mean | under-served "
-        "| >1 worker | ms/frame | cameras per worker |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| >1 worker | ms/frame | cameras per worker | marked of present | complete rolls | worst camera "
+        "| wrongly marked | latency p50 / p95 (ms) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results["runs"].items():
+        roll, latency = r.get("roll"), r.get("latency_ms")
+        roll_cells = (
+            f"{roll['marked']}/{roll['present']} | {roll['complete_cameras']}/{r['cameras']} | "
+            f"{roll['worst_marked']}/{roll['per_camera'][roll['worst_camera']]['present']} | "
+            f"{roll['wrongly_marked']} | {latency['p50']} / {latency['p95']}"
+            if roll and latency and roll["worst_camera"]
+            else "- | - | - | - | -"
+        )
         lines.append(
             f"| {name} | {r['cameras']} | {r['offered_per_s']:g} | {r['processed_per_s']} | "
             f"{r['camera_processed_min']} / {r['camera_processed_mean']} / {r['camera_processed_max']} | "
             f"{r['min_over_mean']} | {r['under_served']} | {r['more_than_one_worker']} | "
-            f"{r['ms_per_frame_mean']} | {r['split']} |"
+            f"{r['ms_per_frame_mean']} | {r['split']} | {roll_cells} |"
         )
     return "\n".join(lines)
 
@@ -256,9 +365,17 @@ def main(argv: list[str] | None = None) -> None:
         "runs": {},
     }
     enroll = args.enroll or (args.video.parent / "enroll")
+    truth = lesson_truth(args.video)
     with tempfile.TemporaryDirectory() as tmp, fresh_stack(Path(tmp)) as stack:
         if enroll.is_dir():
             results["enrolled"] = enroll_folder(stack, enroll, args.min_face_px)
+        course_id = None
+        if truth is not None:
+            engine = stack.engine()
+            course_id = class_course(engine, truth)
+            engine.dispose()
+            results["present"] = sorted(truth.present)
+            stack.start("recorder", "services.recorder")
         for n in range(1, args.recognizers + 1):
             stack.start(
                 f"recognizer-{n}",
@@ -273,7 +390,9 @@ def main(argv: list[str] | None = None) -> None:
                 counts = {f"{k} cameras": int(k) for k in args.cameras.split(",")}
                 capacity = None
             else:
-                calibration = run_cameras(stack, tap, args.calibrate_cameras, "calibrate", args)
+                calibration = run_cameras(
+                    stack, tap, args.calibrate_cameras, "calibrate", args, truth=truth, course_id=course_id
+                )
                 capacity = calibration["processed_per_s"]
                 results["runs"]["calibration"] = calibration
                 counts = {
@@ -283,7 +402,9 @@ def main(argv: list[str] | None = None) -> None:
             results["capacity_per_s"] = capacity
             for name, cameras in counts.items():
                 tag = name.split()[0].replace(".", "_")
-                results["runs"][name] = run_cameras(stack, tap, cameras, f"r{tag}", args)
+                results["runs"][name] = run_cameras(
+                    stack, tap, cameras, f"r{tag}", args, truth=truth, course_id=course_id
+                )
         finally:
             tap.close()
     table = render(results)
