@@ -13,7 +13,7 @@ import pymysql
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
-from services.common.migrations import migrate
+from services.common.migrations import migrate, tls_args
 from services.common.settings import DatabaseSettings, redact
 from services.common.transport import Backoff
 
@@ -62,12 +62,8 @@ def create_engine(
 
 
 def tls_connect_args(settings: DatabaseSettings) -> dict[str, Any]:
-    """PyMySQL's TLS arguments: with DATABASE_CA_FILE, TLS required, the server's certificate
-    verified against it and its name against the URL's host; without, none (PyMySQL's default:
-    TLS when the server offers it, unverified, as on compose's private network)."""
-    if settings.database_ca_file is None:
-        return {}
-    return {"ssl_ca": str(settings.database_ca_file), "ssl_verify_cert": True, "ssl_verify_identity": True}
+    """PyMySQL's TLS arguments for DATABASE_CA_FILE (services.common.migrations.tls_args)."""
+    return tls_args(settings.database_ca_file)
 
 
 def _session_limits(lock_wait_s: int, statement_timeout_s: float) -> Callable[[Any, Any], None]:

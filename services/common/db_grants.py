@@ -28,12 +28,13 @@ import os
 import re
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 import pymysql
 from sqlalchemy.engine import make_url
 
 from services.common.logs import setup_logging
-from services.common.migrations import migrate
+from services.common.migrations import migrate, tls_args
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +128,9 @@ def provision(
             cursor.execute(statement)
 
 
-def admin_connection(database_url: str) -> tuple[pymysql.connections.Connection, str]:
+def admin_connection(
+    database_url: str, ca_file: Path | None = None
+) -> tuple[pymysql.connections.Connection, str]:
     url = make_url(database_url)
     connection = pymysql.connect(
         host=url.host or "127.0.0.1",
@@ -135,13 +138,17 @@ def admin_connection(database_url: str) -> tuple[pymysql.connections.Connection,
         user=url.username or "root",
         password=url.password or "",
         autocommit=True,
+        **tls_args(ca_file),
     )
     return connection, str(url.database)
 
 
-def apply(database_url: str, passwords: Mapping[str, str], host: str = "%") -> None:
-    """Every service's user, as an admin (DATABASE_URL's account must be allowed to grant)."""
-    connection, database = admin_connection(database_url)
+def apply(
+    database_url: str, passwords: Mapping[str, str], host: str = "%", ca_file: Path | None = None
+) -> None:
+    """Every service's user, as an admin (DATABASE_URL's account must be allowed to grant), over
+    verified TLS with `ca_file` (DATABASE_CA_FILE)."""
+    connection, database = admin_connection(database_url, ca_file)
     try:
         for service in SERVICES:
             provision(connection, service, USERNAMES[service], passwords[service], database, host=host)
@@ -180,10 +187,14 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"db_grants: set {', '.join(missing)} (each service's MySQL password; no default exists)")
     from services.common.settings import DatabaseSettings  # noqa: PLC0415 - only the CLI needs settings
 
-    database_url = DatabaseSettings().database_url
+    settings = DatabaseSettings()
     if args.command == "setup":
-        migrate(database_url)
-    apply(database_url, {s: os.environ[v] for s, v in variables.items()})
+        migrate(settings.database_url, ca_file=settings.database_ca_file)
+    apply(
+        settings.database_url,
+        {s: os.environ[v] for s, v in variables.items()},
+        ca_file=settings.database_ca_file,
+    )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pymysql
 from sqlalchemy.engine import make_url
@@ -69,7 +70,19 @@ def available(folder: Path = MIGRATIONS_DIR) -> list[Migration]:
     return migrations
 
 
-def _connect(database_url: str, database: str | None) -> pymysql.connections.Connection:
+def tls_args(ca_file: Path | None) -> dict[str, Any]:
+    """PyMySQL's TLS arguments, for the migrator and every service (services/common/db.py): with a
+    CA file, TLS required, the server's certificate verified against it and its name against the
+    URL's host; without, none (PyMySQL's default: TLS when the server offers it, unverified, as
+    on compose's private network)."""
+    if ca_file is None:
+        return {}
+    return {"ssl_ca": str(ca_file), "ssl_verify_cert": True, "ssl_verify_identity": True}
+
+
+def _connect(
+    database_url: str, database: str | None, ca_file: Path | None = None
+) -> pymysql.connections.Connection:
     url = make_url(database_url)
     return pymysql.connect(
         host=url.host or "127.0.0.1",
@@ -80,6 +93,7 @@ def _connect(database_url: str, database: str | None) -> pymysql.connections.Con
         autocommit=True,
         connect_timeout=10,
         init_command="SET time_zone = '+00:00'",
+        **tls_args(ca_file),
     )
 
 
@@ -103,12 +117,17 @@ def applied_versions(cursor: pymysql.cursors.Cursor) -> set[int]:
     return {int(row[0]) for row in cursor.fetchall()}
 
 
-def migrate(database_url: str, folder: Path = MIGRATIONS_DIR, target: int | None = None) -> list[Migration]:
-    """Create the database if missing and apply every migration not yet applied (up to `target`);
-    returns those applied now."""
+def migrate(
+    database_url: str,
+    folder: Path = MIGRATIONS_DIR,
+    target: int | None = None,
+    ca_file: Path | None = None,
+) -> list[Migration]:
+    """Create the database if missing and apply every migration not yet applied (up to `target`),
+    over verified TLS with `ca_file` (DATABASE_CA_FILE); returns those applied now."""
     name = database_name(database_url)
     migrations = [m for m in available(folder) if target is None or m.version <= target]
-    server = _connect(database_url, None)
+    server = _connect(database_url, None, ca_file)
     try:
         with server.cursor() as cursor:
             cursor.execute(
@@ -155,7 +174,7 @@ def main() -> None:
     settings = load_settings(MigrateSettings)
     setup_logging("migrate", settings.log_level)
     try:
-        applied = migrate(settings.database_url, target=args.target)
+        applied = migrate(settings.database_url, target=args.target, ca_file=settings.database_ca_file)
     except MigrationError as error:
         logger.error("migration failed: %s", error)  # one clear line, not a trace
         raise SystemExit(1) from error

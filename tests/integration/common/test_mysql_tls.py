@@ -101,9 +101,9 @@ def test_with_the_ca_file_the_services_connect_over_verified_tls_and_migrations_
     settings = DatabaseSettings(
         database_url=tls_server.url("localhost"), database_ca_file=tls_server.certificates.ca_file
     )
-    # The migrator takes only the URL (no DATABASE_CA_FILE): PyMySQL's default, TLS because the
-    # server offers it, unverified; require_secure_transport would refuse it otherwise.
-    applied = migrate(settings.database_url)
+    # The migrator verifies the server too (DATABASE_CA_FILE), as `python -m services.migrate`
+    # and db_grants pass it.
+    applied = migrate(settings.database_url, ca_file=settings.database_ca_file)
     assert [m.version for m in applied] == [m.version for m in available()]
     engine = create_engine(settings)
     try:
@@ -124,6 +124,12 @@ def test_a_server_certificate_of_another_ca_is_refused(tls_server: TlsServer, tm
     with pytest.raises(sa.exc.OperationalError, match="CERTIFICATE_VERIFY_FAILED"), engine.connect():
         pass
     engine.dispose()
+
+
+def test_the_migrator_refuses_a_server_of_another_ca(tls_server: TlsServer, tmp_path: Path) -> None:
+    stranger = make_certificates(tmp_path / "stranger", "localhost", ca_name="someone else's CA")
+    with pytest.raises(pymysql.err.OperationalError, match="CERTIFICATE_VERIFY_FAILED"):
+        migrate(tls_server.url("localhost"), ca_file=stranger.ca_file)
 
 
 def test_a_certificate_for_another_name_is_refused(tls_server: TlsServer) -> None:
