@@ -29,12 +29,23 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["timetable"], responses=AUTH_RESPONSES)
 
-SPAN_ERROR: Responses = {422: {"model": ErrorOut, "description": "last_day before first_day"}}
+# A term or a holiday longer than a school year is a mistyped year (2062 for 2026), not a plan.
+MAX_SPAN_DAYS = 366
+SPAN_ERROR: Responses = {
+    422: {"model": ErrorOut, "description": f"last_day before first_day, or more than {MAX_SPAN_DAYS} days"}
+}
 
 
 def _check_span(body: DaySpanIn) -> None:
     if body.last_day < body.first_day:
         raise ApiError(422, f"last_day ({body.last_day}) is before first_day ({body.first_day})")
+    days = (body.last_day - body.first_day).days + 1
+    if days > MAX_SPAN_DAYS:
+        raise ApiError(
+            422,
+            f"{body.first_day} to {body.last_day} is {days} days; a term or holiday lasts at most "
+            f"{MAX_SPAN_DAYS} (is a year mistyped?)",
+        )
 
 
 def _make_ahead(connection: Connection, context: ApiContext, course_id: int | None = None) -> int:

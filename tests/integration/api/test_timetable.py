@@ -248,6 +248,11 @@ def test_a_day_span_ending_before_it_starts_is_refused(api: TestClient, route: s
     assert response.json()["detail"] == "last_day (2024-09-01) is before first_day (2024-09-02)"
     bad_day = api.post(route, json={"name": "Odd", "first_day": "2 Sept", "last_day": "2024-09-01"})
     assert bad_day.status_code == 422
+    too_long = api.post(route, json={"name": "Odd", "first_day": "2026-09-01", "last_day": "2062-07-01"})
+    assert too_long.status_code == 422
+    assert too_long.json()["detail"].startswith("2026-09-01 to 2062-07-01 is 13088 days; ")
+    a_year = api.post(route, json={"name": "Year", "first_day": "2028-01-01", "last_day": "2028-12-31"})
+    assert a_year.status_code == 201  # a leap year's 366 days
 
 
 def test_a_terms_name_is_unique(api: TestClient) -> None:
