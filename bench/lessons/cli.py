@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from bench.lessons.lesson import PRESETS, cached, generate, preset
+from bench.lessons.script import SCENES
 from harness.paths import ARTIFACTS
 
 
@@ -22,10 +23,21 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument(f"--{name}", type=int)
     parser.add_argument("--duration", dest="duration_s", type=float, help="seconds of video")
     parser.add_argument("--fps", type=float)
+    parser.add_argument("--scene", choices=SCENES, help="class, seated or door (bench.lessons.script)")
     args = parser.parse_args(argv)
     overrides = {
         k: getattr(args, k)
-        for k in ("enrolled", "roster", "present", "strangers", "others", "width", "duration_s", "fps")
+        for k in (
+            "enrolled",
+            "roster",
+            "present",
+            "strangers",
+            "others",
+            "width",
+            "duration_s",
+            "fps",
+            "scene",
+        )
     }
     spec = preset(args.preset, args.seed, **overrides)
     out = args.out / spec.folder_name(args.preset)

@@ -45,6 +45,7 @@ class LessonSpec:
     width: int = 1280  # height is 9/16 of it
     min_visible_s: float = 6.0  # every present student is seen at least this long
     turn_gap_s: float = 1.0  # the empty second between two students at one seat
+    scene: str = "class"  # class | seated | door (bench.lessons.script)
 
     @property
     def frames(self) -> int:
@@ -62,6 +63,13 @@ PRESETS = {
     "full": LessonSpec(),
     "small": LessonSpec(
         enrolled=20, roster=8, present=6, strangers=2, others=2, duration_s=20.0, min_visible_s=5.0
+    ),
+    # Issue 11's two cameras: a seated class in view all lesson, and a door people pass once.
+    "seated": LessonSpec(
+        enrolled=20, roster=10, present=9, strangers=2, others=2, duration_s=30.0, scene="seated"
+    ),
+    "door": LessonSpec(
+        enrolled=20, roster=8, present=6, strangers=2, others=2, duration_s=40.0, scene="door"
     ),
 }
 
@@ -93,6 +101,7 @@ def generate(spec: LessonSpec, out: Path, lfw_dir: Path = LFW_DIR) -> dict[str, 
         width=spec.width,
         min_visible_s=spec.min_visible_s,
         turn_gap_s=spec.turn_gap_s,
+        scene=spec.scene,
     )
     if out.exists():
         shutil.rmtree(out)

@@ -1,6 +1,13 @@
 """A lesson's script, before any pixel: seats, who sits where from which frame to which, and
 who walks through when. Pure and deterministic from the random generator it is given.
 
+Three scenes (issue 11 benchmarks the last two apart):
+- `class`: students arrive, leave, two take turns at one seat; strangers and students of other
+  classes walk along the front;
+- `seated`: every present student sits in view for the whole lesson; the others walk through;
+- `door`: a camera at a door: nobody sits, everyone (present students included) walks
+  through once, one after another.
+
 Times are frame indexes (`first` inclusive, `last` exclusive); the video has `fps` frames a
 second. The layout is drawn for a 1280-wide frame and scaled to the lesson's width.
 """
@@ -11,6 +18,7 @@ import numpy as np
 
 # (face centre y, face width, seats) per row, back to front, in a 1280x720 frame.
 ROWS = ((170, 64, 10), (320, 80, 8), (480, 100, 7))
+SCENES = ("class", "seated", "door")
 # Walkers pass along the front of the room, left to right, larger (nearer the camera).
 LANE_Y, LANE_FACE, LANE_SPEED = 640, 110, 200.0  # px, px, px per second
 # The pasted photo region is this many times the face width (dlib's HOG box is ~65% of it).
@@ -69,12 +77,42 @@ def plan(
     width: int,
     min_visible_s: float,
     turn_gap_s: float,
+    scene: str = "class",
 ) -> tuple[list[Seat], list[Appearance], Turn | None]:
-    """Seat the present students (arriving, leaving, two taking turns at one seat) and send the
-    walkers through, one after another."""
+    """Seat the present students as the scene says and send the walkers through, one after
+    another."""
     layout = seats(width)
-    min_visible = round(min_visible_s * fps)
-    gap = max(1, round(turn_gap_s * fps))
+    turn: Turn | None = None
+    if scene == "class":
+        appearances, turn = _class(rng, present, layout, frames, round(min_visible_s * fps), turn_gap_s * fps)
+    elif scene == "seated":
+        order = list(present)
+        rng.shuffle(order)
+        if len(order) > len(layout):
+            raise ValueError("more present students than the seats can hold")
+        chosen = rng.choice(len(layout), size=len(order), replace=False)
+        appearances = [
+            Appearance(key, "seated", 0, frames, int(seat)) for key, seat in zip(order, chosen, strict=True)
+        ]
+    elif scene == "door":
+        appearances, walkers = [], [*present, *walkers]
+    else:
+        raise ValueError(f"unknown scene {scene!r} (one of {', '.join(SCENES)})")
+    appearances += _walk(rng, walkers, frames, fps, width)
+    appearances.sort(key=lambda a: (a.first, a.person))
+    return layout, appearances, turn
+
+
+def _class(  # noqa: PLR0917 (one private call site)
+    rng: np.random.Generator,
+    present: list[str],
+    layout: list[Seat],
+    frames: int,
+    min_visible: int,
+    gap_frames: float,
+) -> tuple[list[Appearance], Turn | None]:
+    """Present students arriving, leaving, and two taking turns at one seat."""
+    gap = max(1, round(gap_frames))
     appearances: list[Appearance] = []
     order = list(present)
     rng.shuffle(order)
@@ -124,7 +162,14 @@ def plan(
                 raise ValueError("more present students than the seats can hold")
         appearances.append(Appearance(key, "seated", start, end, seat))
         free_at[seat] = end
-    # Walkers: one after another along the lane, so that no two overlap.
+    return appearances, turn
+
+
+def _walk(
+    rng: np.random.Generator, walkers: list[str], frames: int, fps: float, width: int
+) -> list[Appearance]:
+    """Walkers: one after another along the lane, so that no two overlap."""
+    appearances: list[Appearance] = []
     scale = width / 1280
     patch = LANE_FACE * PATCH_PER_FACE * scale
     speed = LANE_SPEED * scale / fps
@@ -140,8 +185,7 @@ def plan(
         rng.shuffle(order)
         for key, start in zip(order, starts, strict=True):
             appearances.append(Appearance(key, "walker", start, start + crossing, None, -patch / 2, speed))
-    appearances.sort(key=lambda a: (a.first, a.person))
-    return layout, appearances, turn
+    return appearances
 
 
 def face_centre(appearance: Appearance, layout: list[Seat], frame: int, height: int) -> tuple[float, float]:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from bench.lessons.lesson import LessonSpec, generate
+from bench.lessons.script import plan
 
 SPEC = LessonSpec(
     seed=7,
@@ -143,3 +144,39 @@ def test_no_enrollment_photo_is_in_the_video_and_enrollment_links_into_lfw(lfw: 
         targets = sorted(str(link.resolve().relative_to(lfw.resolve())) for link in links)
         assert targets == sorted(truth["people"][number]["enroll_photos"])
         assert not set(targets) & in_video
+
+
+def test_a_seated_class_is_in_view_all_lesson_and_only_the_others_walk() -> None:
+    present, walkers = [f"S{n}" for n in range(9)], ["X1", "S90", "S91"]
+    layout, appearances, turn = plan(
+        np.random.default_rng(3), present, walkers, frames=150, fps=5, width=1280,
+        min_visible_s=6, turn_gap_s=1, scene="seated",
+    )  # fmt: skip
+    assert turn is None
+    seated = [a for a in appearances if a.kind == "seated"]
+    assert sorted(a.person for a in seated) == present
+    assert all((a.first, a.last) == (0, 150) for a in seated)
+    assert len({a.seat for a in seated}) == len(present) and all(
+        0 <= (a.seat or 0) < len(layout) for a in seated
+    )
+    assert sorted(a.person for a in appearances if a.kind == "walker") == sorted(walkers)
+
+
+def test_at_a_door_everyone_walks_through_once_nobody_sits() -> None:
+    present, walkers = [f"S{n}" for n in range(6)], ["X1", "X2", "S90", "S91"]
+    _, appearances, turn = plan(
+        np.random.default_rng(3), present, walkers, frames=200, fps=5, width=1280,
+        min_visible_s=6, turn_gap_s=1, scene="door",
+    )  # fmt: skip
+    assert turn is None
+    assert {a.kind for a in appearances} == {"walker"}
+    assert sorted(a.person for a in appearances) == sorted(present + walkers)
+    starts = sorted(a.first for a in appearances)
+    assert all(b > a for a, b in itertools.pairwise(starts))  # one after another along the lane
+    assert all(a.first >= 0 and a.last < 200 for a in appearances)
+
+
+def test_an_unknown_scene_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown scene 'hall'"):
+        plan(np.random.default_rng(0), ["S1"], [], frames=50, fps=5, width=640, min_visible_s=1,
+             turn_gap_s=1, scene="hall")  # fmt: skip
