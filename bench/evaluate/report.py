@@ -40,6 +40,7 @@ def build_report(result: RunResult, truth: Truth, enrollment: Enrollment) -> dic
     wrong_events = []
     at_place: dict[str, Counter[str]] = defaultdict(Counter)  # who really was there -> what they were called
     closest: dict[tuple[str, str], float] = {}  # (who was there, what they were called) -> best distance
+    track_really: dict[str, Counter[str]] = defaultdict(Counter)  # track id -> who was really there
     for event in result.events:
         if result.media_start is not None:  # the file's own time, whatever capture published
             offset = datetime.fromisoformat(event["captured_at"]) - result.media_start
@@ -52,6 +53,8 @@ def build_report(result: RunResult, truth: Truth, enrollment: Enrollment) -> dic
             box = event["box"]
             centre = ((box["left"] + box["right"]) / 2 * scale, (box["top"] + box["bottom"]) / 2 * scale)
             really = truth.who_at(frame, centre)
+            if really is not None and event.get("track_id"):
+                track_really[str(event["track_id"])][really] += 1
             if really is not None:
                 called = event["student_number"] if event["kind"] == "recognized" else "unknown"
                 at_place[really][called] += 1
@@ -108,6 +111,7 @@ def build_report(result: RunResult, truth: Truth, enrollment: Enrollment) -> dic
                 for who, n in calls.most_common(4)
             )
         missed.append({"student_number": number, "name": truth.names.get(number, number), "seen_as": note})
+    review = _review(result.review, track_really, expected - marked)
     per_worker = Counter(str(b.get("worker")) for b in result.analyzed)
     kinds = Counter(e["kind"] for e in result.events)
     db_marks = {(m["session_id"], m["student_number"]) for m in result.marks}
@@ -147,6 +151,7 @@ def build_report(result: RunResult, truth: Truth, enrollment: Enrollment) -> dic
             "located": located,
         },
         "wrong_name_events": wrong_events,
+        "review": review,
         "consistency": {
             "marks_in_db": len(result.marks),
             "csv_rows": len(result.csv_rows),
@@ -155,6 +160,29 @@ def build_report(result: RunResult, truth: Truth, enrollment: Enrollment) -> dic
             "events_without_box": sum(1 for e in result.events if not e.get("box")),
         },
         "database_url": result.database_url,
+    }
+
+
+def _review(
+    items: list[dict[str, Any]], track_really: dict[str, Counter[str]], missed: set[str]
+) -> dict[str, Any]:
+    """What the review queue asks of the teacher: how many of the missed wait there suggested
+    as themselves (one click marks them), and how many suggestions name someone else than the
+    person who was really there (the teacher must not just click them)."""
+    found: set[str] = set()
+    wrong = 0
+    for item in items:
+        seen = track_really.get(str(item["track_id"]))
+        really = seen.most_common(1)[0][0] if seen else None
+        if item["state"] == "open" and really in missed and item["candidate"] == really:
+            found.add(really)
+        if item["candidate"] is not None and really is not None and item["candidate"] != really:
+            wrong += 1
+    return {
+        "items": len(items),
+        "open": sum(1 for i in items if i["state"] == "open"),
+        "missed_suggested_as_themselves": sorted(found),
+        "suggestions_naming_someone_else": wrong,
     }
 
 
@@ -194,6 +222,13 @@ def render_report(report: dict[str, Any], truth: Truth) -> str:
     lines.append(f"\nMissed ({len(report['missed'])}):")
     for m in report["missed"]:
         lines.append(f"  {m['student_number']}  {m['name']:<28} {m['seen_as']}")
+    r = report["review"]
+    lines.append(
+        f"  review queue: {r['open']} open of {r['items']} items; "
+        f"{len(r['missed_suggested_as_themselves'])} of the {len(report['missed'])} missed wait there "
+        f"suggested as themselves (one click each); {r['suggestions_naming_someone_else']} suggestions "
+        "name someone else than who was there"
+    )
     lines.append(f"\nWrongly marked ({len(report['wrongly_marked'])}):")
     for m in report["wrongly_marked"]:
         lines.append(

@@ -106,6 +106,7 @@ class RunResult:
     tap_only: int  # identity events the tap saw that MySQL does not have
     logs: dict[str, str]
     media_start: datetime | None = None  # when capture stamps a file's frames with their own time
+    review: list[dict[str, Any]] = field(default_factory=list)  # the session's review items
 
 
 class Tap:
@@ -233,6 +234,7 @@ def run_lesson(settings: RunSettings, enrollment: Enrollment, tmp: Path) -> RunR
         events, tap_only = _events(engine, tap)
         with engine.connect() as connection:
             marks = [_mark(m) for m in fetch_marks(connection)]
+            review = _review_items(connection, session_id)
         for process in processes.values():
             process.stop()
         return RunResult(
@@ -249,6 +251,7 @@ def run_lesson(settings: RunSettings, enrollment: Enrollment, tmp: Path) -> RunR
             tap_only=tap_only,
             logs={name: str(p.log_path) for name, p in processes.items()},
             media_start=media_start,
+            review=review,
         )
     finally:
         if tap is not None:
@@ -366,6 +369,30 @@ def _events(engine: sa.Engine, tap: Tap) -> tuple[list[dict[str, Any]], int]:
             }
         )
     return events, len(published)
+
+
+def _review_items(connection: sa.Connection, session_id: int | None) -> list[dict[str, Any]]:
+    """What a teacher is asked to look at: the session's review items (services/recorder/review.py)."""
+    if session_id is None:
+        return []
+    rows = connection.execute(
+        sa.text(
+            "SELECT r.track_id, r.kind, r.state, s.student_number AS candidate, r.best_distance "
+            "FROM review_items r LEFT JOIN students s ON s.id = r.candidate_id "
+            "WHERE r.session_id = :session ORDER BY r.id"
+        ),
+        {"session": session_id},
+    ).all()
+    return [
+        {
+            "track_id": r.track_id,
+            "kind": r.kind,
+            "state": r.state,
+            "candidate": r.candidate,
+            "best_distance": None if r.best_distance is None else round(float(r.best_distance), 4),
+        }
+        for r in rows
+    ]
 
 
 def _mark(mark: Any) -> dict[str, Any]:

@@ -3,11 +3,14 @@
 Roles: `present` (on the roster and in the video), `absent` (on the roster, never in the
 video), `other` (enrolled in another class, walks through), `filler` (enrolled, never in the
 video: the rest of the school) and `stranger` (never enrolled, walks through). Enrollment
-photos are the first one or two photos of a person; the video shows a later one, so no
-enrolled photo is ever in the video.
+photos are one or two of a person's first two photos; the video shows a later one, so no
+enrolled photo is ever in the video. Given `accepts` (the enrollment's own check), only photos
+it accepts are enrollment photos and only people with one are enrolled: a school retakes a
+refused photo, so a lesson's "300 enrolled" are 300 students the system really knows.
 """
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,22 +54,31 @@ def cast(
     present: int,
     strangers: int,
     others: int,
+    accepts: Callable[[Path], bool] | None = None,
 ) -> list[Person]:
     if not present <= roster <= enrolled - others:
         raise ValueError("need present <= roster <= enrolled - others")
+
+    def candidates(name: str) -> list[Path]:
+        """The photos enrollment may use: of the first two, those `accepts` accepts."""
+        return [p for p in people[name][:2] if accepts is None or accepts(p)]
+
+    def first(pool: list[str], count: int) -> list[str]:
+        return [n for n in pool if accepts is None or candidates(n)][:count]
+
     names = list(people)
     # Those seen in the video and enrolled need a photo beyond their one or two enrolled ones.
     seen = [n for n in names if len(people[n]) >= 3]
     singles = [n for n in names if len(people[n]) == 1]
     rng.shuffle(seen)
     rng.shuffle(singles)
-    in_class = seen[: roster + others]
+    in_class = first(seen, roster + others)
     if len(in_class) < roster + others:
         raise ValueError(f"only {len(seen)} people have 3 or more photos")
     used = set(in_class)
     rest = [n for n in names if n not in used and len(people[n]) >= 2]
     rng.shuffle(rest)
-    fillers = rest[: enrolled - roster - others]
+    fillers = first(rest, enrolled - roster - others)
     if len(fillers) < enrolled - roster - others:
         raise ValueError(f"not enough people to enroll {enrolled}")
     used |= set(fillers)
@@ -82,16 +94,18 @@ def cast(
     for index, (lfw, role) in enumerate(zip(enrolled_names, roles, strict=True)):
         photos = people[lfw]
         k = int(rng.integers(1, 3))  # one or two enrollment photos
+        enroll = candidates(lfw)[:k]
+        after = photos.index(enroll[-1]) + 1  # the video shows a later photo
         video_photo = None
         if role in ("present", "other"):
-            video_photo = photos[k + int(rng.integers(len(photos) - k))]
+            video_photo = photos[after + int(rng.integers(len(photos) - after))]
         cast_list.append(
             Person(
                 key=f"S{numbers[order[index]]}",
                 name=lfw.replace("_", " "),
                 lfw=lfw,
                 role=role,
-                enroll_photos=tuple(photos[: min(k, len(photos))]),
+                enroll_photos=tuple(enroll),
                 video_photo=video_photo,
             )
         )

@@ -10,7 +10,7 @@ import csv
 import hashlib
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,12 @@ import numpy as np
 from bench.lessons.cast import LFW_DIR, Person, cast, list_people
 from bench.lessons.render import Renderer, write_video
 from bench.lessons.script import Appearance, Seat, Turn, plan
+from services.faces.enrollment import (
+    DEFAULT_MIN_FACE_PX,
+    PhotoRejectedError,
+    analyze_photo,
+    enrollment_analyzer,
+)
 
 FORMAT = 1  # of truth.json
 
@@ -46,6 +52,9 @@ class LessonSpec:
     min_visible_s: float = 6.0  # every present student is seen at least this long
     turn_gap_s: float = 1.0  # the empty second between two students at one seat
     scene: str = "class"  # class | seated | door (bench.lessons.script)
+    # Only photos the enrollment accepts are enrollment photos (bench.lessons.cast): the
+    # enrolled are people the system really knows, as in a school that retakes refused photos.
+    enrollable_only: bool = True
 
     @property
     def frames(self) -> int:
@@ -89,6 +98,7 @@ def generate(spec: LessonSpec, out: Path, lfw_dir: Path = LFW_DIR) -> dict[str, 
         present=spec.present,
         strangers=spec.strangers,
         others=spec.others,
+        accepts=enrollment_check() if spec.enrollable_only else None,
     )
     present = [p.key for p in people if p.role == "present"]
     walkers = [p.key for p in people if p.role in ("other", "stranger")]
@@ -131,6 +141,20 @@ def generate(spec: LessonSpec, out: Path, lfw_dir: Path = LFW_DIR) -> dict[str, 
     truth = _truth(spec, people, layout, appearances, turn, boxes, written, lfw_dir)
     (out / "truth.json").write_text(json.dumps(truth, indent=1) + "\n")
     return truth
+
+
+def enrollment_check() -> Callable[[Path], bool]:
+    """Whether the enrollment accepts a photo, with its defaults (one face, at least 40 px)."""
+    analyzer = enrollment_analyzer()
+
+    def accepts(photo: Path) -> bool:
+        try:
+            analyze_photo(photo.read_bytes(), analyzer, DEFAULT_MIN_FACE_PX)
+        except PhotoRejectedError:
+            return False
+        return True
+
+    return accepts
 
 
 def _truth(  # noqa: PLR0917 (one private call site)

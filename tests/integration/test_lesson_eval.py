@@ -150,3 +150,22 @@ def test_every_wrong_name_event_is_a_recorded_event_naming_someone_not_there(eva
     for event_id, row in rows.items():
         if row.kind == "recognized" and row.student_number not in in_video:
             assert event_id in listed
+
+
+def test_the_review_section_is_the_sessions_review_queue(evaluated) -> None:
+    report, stdout, _ = evaluated
+    review = report["review"]
+    with _db(report).connect() as db:
+        items = db.execute(
+            sa.text(
+                "SELECT r.state, s.student_number FROM review_items r "
+                "LEFT JOIN students s ON s.id = r.candidate_id WHERE r.session_id = :session"
+            ),
+            {"session": report["session_id"]},
+        ).all()
+    assert review["items"] == len(items)
+    assert review["open"] == sum(1 for state, _ in items if state == "open")
+    missed = {m["student_number"] for m in report["missed"]}
+    open_candidates = {number for state, number in items if state == "open"}
+    assert set(review["missed_suggested_as_themselves"]) <= missed & open_candidates
+    assert f"review queue: {review['open']} open of {review['items']} items" in stdout

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from bench.lessons.cast import cast, list_people
 from bench.lessons.lesson import LessonSpec, generate
 from bench.lessons.script import plan
 
@@ -23,6 +24,7 @@ SPEC = LessonSpec(
     duration_s=20.0,
     min_visible_s=5.0,
     width=640,
+    enrollable_only=False,  # the stand-in photos show no face
 )
 
 
@@ -180,3 +182,19 @@ def test_an_unknown_scene_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown scene 'hall'"):
         plan(np.random.default_rng(0), ["S1"], [], frames=50, fps=5, width=640, min_visible_s=1,
              turn_gap_s=1, scene="hall")  # fmt: skip
+
+
+def test_only_photos_the_enrollment_accepts_enroll_and_the_video_shows_a_later_one(lfw: Path) -> None:
+    # Every even-numbered person's first photo is refused (those with one photo cannot enroll).
+    refused = {p for p in (lfw / "people").rglob("*_0001.jpg") if int(p.parent.name.split("_")[1]) % 2 == 0}
+    people = cast(
+        list_people(lfw), np.random.default_rng(5), enrolled=20, roster=8, present=6, strangers=2, others=2,
+        accepts=lambda photo: photo not in refused,
+    )  # fmt: skip
+    enrolled = [p for p in people if p.role != "stranger"]
+    assert len(enrolled) == 20
+    for person in enrolled:
+        assert person.enroll_photos and not set(person.enroll_photos) & refused
+        if person.video_photo is not None:
+            photos = sorted((lfw / "people" / person.lfw).glob("*.jpg"))
+            assert photos.index(person.video_photo) > max(photos.index(p) for p in person.enroll_photos)
