@@ -103,6 +103,7 @@ class FrameRecognizer:
         encodings = self.analyzer.encode(rgb, [t.box for t in to_encode])
         events: list[FaceRecognized | FaceUnknown] = []
         for track, encoding, match in zip(to_encode, encodings, matcher.match(encodings), strict=True):
+            self.tracker.reidentify(frame.camera_id, track, encoding)  # a face that moved on
             decision = self.tracker.observe(track, encoding, match, at, matcher)
             common = {
                 "camera_id": frame.camera_id,

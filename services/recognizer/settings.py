@@ -28,6 +28,8 @@ class RecognizerSettings(RecognitionSettings, BrokerSettings, DatabaseSettings):
             min_iou=self.recognizer_track_min_iou,
             max_misses=self.recognizer_track_max_misses,
             keep_tolerance=self.recognizer_track_keep_tolerance,
+            reid_distance=self.recognizer_track_reid_distance,
+            reid_reach=self.recognizer_track_reid_reach,
         )
 
     recognizer_prefetch: int = Field(1, ge=1, le=100)
@@ -41,13 +43,19 @@ class RecognizerSettings(RecognitionSettings, BrokerSettings, DatabaseSettings):
     recognizer_track_min_iou: float = Field(0.3, gt=0, le=1)
     recognizer_track_max_misses: int = Field(0, ge=0, le=10)
     recognizer_track_max_gap_s: float = Field(1.5, gt=0, le=10)
-    recognizer_track_slow_gap_s: float = Field(10.0, gt=0, le=60)
+    recognizer_track_slow_gap_s: float = Field(30.0, gt=0, le=120)
     recognizer_track_still_iou: float = Field(0.6, gt=0, le=1)
     # A named track is encoded again this often to re-verify it (0: every frame). A look whose
     # closest student is still the same within RECOGNIZER_TRACK_KEEP_TOLERANCE keeps the name
     # (a head turned away for a moment); anything else ends it and the track decides again.
     recognizer_track_refresh_s: float = Field(1.0, ge=0, le=60)
     recognizer_track_keep_tolerance: float = Field(0.60, gt=0, lt=1)
+    # A new track whose first look is within RECOGNIZER_TRACK_REID_DISTANCE of the last look of
+    # a track of its camera that ended within the gap, at most RECOGNIZER_TRACK_REID_REACH face
+    # widths away, continues it (0: never): a person walking past an overloaded camera moves
+    # further between its analyzed frames than their face is wide.
+    recognizer_track_reid_distance: float = Field(0.40, ge=0, lt=1)
+    recognizer_track_reid_reach: float = Field(4.0, gt=0, le=50)
     # A track that has had its decision window of looks and still names nobody is looked at
     # again this often (a visitor in view costs two encodings a second, not one per frame).
     recognizer_track_unknown_refresh_s: float = Field(0.5, ge=0, le=60)

@@ -17,6 +17,16 @@ watching the seat, so a face continues its track only if it has barely moved (`s
 seated student has, a person walking past rarely lands on the previous one's box, and a swap
 that does is caught by the next re-verification (below) before any event carries the name.
 
+A face that lost its place is not lost: a person walking past an overloaded camera moves
+further between two of its analyzed frames than their face is wide, so no box overlaps and
+every frame would start a new track that never gathers the looks a name needs (a door camera
+at 8 cameras on 2 cores marked 2 of 48 present). A new track is encoded anyway, so its first
+look is compared with the looks of the tracks of its camera that ended within the allowed
+gap (`reidentify`): one whose last look is within `reid_distance` (far below the tolerance:
+the same face in two frames, not two people who look alike) and whose box is within
+`reid_reach` face widths continues there, with its looks and its name. Two different people
+are never that close, so a name still never moves to the next person.
+
 Encodings are what cost (~75 ms each, docs/performance-notes.md), so a track is encoded:
 - in every frame until its decision (services.faces.decision) names a student;
 - once named, every `refresh_s` to re-verify it: a look that names somebody else, or whose
@@ -75,6 +85,7 @@ class Track:
 
 
 GAP_INTERVALS = 2.0  # a late frame or two of a camera served slowly does not end its tracks
+LOST_PER_CAMERA = 50  # ended tracks kept for reidentify: a crowded camera's recent few
 PACE_SAMPLES = 8  # intervals remembered per camera; the median of at least 3 sets its pace
 
 
@@ -108,13 +119,16 @@ class FaceTracker:
     refresh_frames: int = 1
     unknown_refresh_frames: int = 1
     max_gap_s: float = 1.5
-    slow_gap_s: float = 10.0
+    slow_gap_s: float = 30.0
     min_iou: float = 0.3
     still_iou: float = 0.6
     max_misses: int = 0
     keep_tolerance: float = 0.60
+    reid_distance: float = 0.40  # 0: a track that lost its place is never continued elsewhere
+    reid_reach: float = 4.0  # face widths
     _tracks: dict[str, list[Track]] = field(default_factory=dict)
     _paces: dict[str, CameraPace] = field(default_factory=dict)
+    _lost: dict[str, list[Track]] = field(default_factory=dict)  # ended, with looks, within the gap
 
     def step(self, camera_id: str, at: datetime, boxes: list[FaceBox]) -> list[Track]:
         """The track of each box in this frame of the camera (continued or new); tracks whose
@@ -151,7 +165,32 @@ class FaceTracker:
         for track in missed:
             track.misses += 1
         self._tracks[camera_id] = [*tracks, *(t for t in missed if t.misses <= self.max_misses)]
+        ended = [t for t in missed if t.misses > self.max_misses and t.encodings]
+        recent = [t for t in self._lost.get(camera_id, []) if at - t.seen_at <= gap]
+        self._lost[camera_id] = [*ended, *recent][:LOST_PER_CAMERA]
         return tracks
+
+    def reidentify(self, camera_id: str, track: Track, encoding: np.ndarray) -> bool:
+        """Whether a new track's first look is the face of a track of this camera that just
+        ended nearby; if so, the new track continues that one (its id, looks and name)."""
+        if self.reid_distance <= 0 or track.encodings or track.encoded_at is not None:
+            return False
+        best: tuple[float, Track] | None = None
+        for old in self._lost.get(camera_id, []):
+            reach = self.reid_reach * max(old.box.width, track.box.width)
+            if _centre_distance(old.box, track.box) > reach:
+                continue
+            distance = float(np.linalg.norm(old.encodings[-1] - encoding))
+            if distance <= self.reid_distance and (best is None or distance < best[0]):
+                best = (distance, old)
+        if best is None:
+            return False
+        old = best[1]
+        self._lost[camera_id].remove(old)
+        track.id, track.matches, track.encodings = old.id, old.matches, old.encodings
+        track.encoded_at, track.decision, track.crops = old.encoded_at, old.decision, old.crops
+        track.frames_since_look = old.frames_since_look + 1
+        return True
 
     def needs_encoding(self, track: Track, at: datetime) -> bool:
         if track.encoded_at is None:
@@ -197,9 +236,16 @@ class FaceTracker:
 
     def forget(self) -> None:
         self._tracks.clear()
+        self._lost.clear()
 
     def live_tracks(self, camera_id: str) -> list[Track]:
         return list(self._tracks.get(camera_id, []))
+
+
+def _centre_distance(a: FaceBox, b: FaceBox) -> float:
+    return float(
+        np.hypot((a.left + a.right - b.left - b.right) / 2, (a.top + a.bottom - b.top - b.bottom) / 2)
+    )
 
 
 def _keep(named: Decision, now: Decision) -> Decision:

@@ -33,12 +33,21 @@ def doubtful(closest: Identity, distance: float) -> Match:
     return Match(None, distance, 0.9, closest)
 
 
+def face_of(match: Match) -> np.ndarray:
+    """The encoding of a look: each student's face its own point, 0.6 from any other's."""
+    encoding = np.zeros(128)
+    if match.closest is not None:
+        encoding[match.closest.student_id] = 0.6 / np.sqrt(2)
+    return encoding
+
+
 def frame(tracker: FaceTracker, n: int, faces: list[tuple[FaceBox, Match]]) -> list[Track]:
     """One frame as the worker runs it: the match of a face is used only if it is encoded."""
     tracks = tracker.step("cam", at(n), [b for b, _ in faces])
     for track, (_, match) in zip(tracks, faces, strict=True):
         if tracker.needs_encoding(track, at(n)):
-            tracker.observe(track, np.zeros(128), match, at(n))  # no matcher: the looks' votes decide
+            tracker.reidentify("cam", track, face_of(match))
+            tracker.observe(track, face_of(match), match, at(n))  # no matcher: the looks' votes decide
     return tracks
 
 
@@ -247,3 +256,41 @@ def test_across_a_slow_gap_only_a_face_that_barely_moved_keeps_its_track() -> No
 def test_the_slow_gap_setting_reaches_the_tracker() -> None:
     tracker = RecognizerSettings(recognizer_track_slow_gap_s=4.0, recognizer_track_still_iou=0.7).tracker()
     assert (tracker.slow_gap_s, tracker.still_iou) == (4.0, 0.7)
+
+
+def test_a_person_walking_past_an_overloaded_camera_keeps_one_track_and_is_named() -> None:
+    """Frames 1 s apart (the worker's share of a door camera), Ada 1.5 face widths further on in
+    each: no box overlaps the last, yet her looks gather on one track and name her; without
+    reidentification every frame starts a new track that never decides."""
+    for reid, named in ((0.40, True), (0.0, False)):
+        tracker = FaceTracker(rule=DecisionRule(agree=2, window=4), reid_distance=reid)
+        ids = set()
+        for step in range(5):
+            [track] = frame(tracker, 5 * step, [(box(150 * step), confident(ADA))])
+            ids.add(track.id)
+        assert (len(ids) == 1, track.named) == (reid > 0, named)
+
+
+def test_another_face_near_where_a_track_ended_starts_its_own_track() -> None:
+    tracker = FaceTracker(rule=DecisionRule(agree=2, window=4))
+    for step in range(3):
+        [ada] = frame(tracker, 5 * step, [(box(150 * step), confident(ADA))])
+    assert ada.named
+    [bob] = frame(tracker, 15, [(box(450), confident(BOB))])  # where Ada would be next
+    assert bob.id != ada.id and not bob.named
+    [far] = frame(tracker, 16, [(box(2000), confident(ADA))])  # Ada, within the gap, 17 widths away
+    assert far.id != ada.id and not far.named
+
+
+def test_a_track_that_ended_beyond_the_gap_is_not_continued() -> None:
+    tracker = FaceTracker(rule=DecisionRule(agree=2, window=4), max_gap_s=1.5)
+    for n in range(2):
+        [ada] = frame(tracker, n, [(box(0), confident(ADA))])
+    [later] = frame(tracker, 20, [(box(300), confident(ADA))])  # 3.8 s later
+    assert later.id != ada.id and not later.named
+
+
+def test_the_reidentification_settings_reach_the_tracker() -> None:
+    settings = RecognizerSettings(recognizer_track_reid_distance=0.3, recognizer_track_reid_reach=2.5)
+    tracker = settings.tracker()
+    assert (tracker.reid_distance, tracker.reid_reach) == (0.3, 2.5)
