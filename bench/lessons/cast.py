@@ -9,6 +9,7 @@ it accepts are enrollment photos and only people with one are enrolled: a school
 refused photo, so a lesson's "300 enrolled" are 300 students the system really knows.
 """
 
+import itertools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,7 +65,8 @@ def cast(
         return [p for p in people[name][:2] if accepts is None or accepts(p)]
 
     def first(pool: list[str], count: int) -> list[str]:
-        return [n for n in pool if accepts is None or candidates(n)][:count]
+        """The first `count` of the pool who can enroll, checking no more of them than needed."""
+        return list(itertools.islice((n for n in pool if accepts is None or candidates(n)), count))
 
     names = list(people)
     # Those seen in the video and enrolled need a photo beyond their one or two enrolled ones.

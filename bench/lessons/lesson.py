@@ -7,6 +7,7 @@
 """
 
 import csv
+import functools
 import hashlib
 import json
 import shutil
@@ -147,6 +148,7 @@ def enrollment_check() -> Callable[[Path], bool]:
     """Whether the enrollment accepts a photo, with its defaults (one face, at least 40 px)."""
     analyzer = enrollment_analyzer()
 
+    @functools.cache  # the cast asks twice of the people it takes
     def accepts(photo: Path) -> bool:
         try:
             analyze_photo(photo.read_bytes(), analyzer, DEFAULT_MIN_FACE_PX)
