@@ -36,10 +36,11 @@ class RecognizerSettings(RecognitionSettings, BrokerSettings, DatabaseSettings):
     # Tracks (services/recognizer/tracking.py): a face continues the track whose box it overlaps
     # by at least RECOGNIZER_TRACK_MIN_IOU in its camera's previous frame. A track ends when
     # RECOGNIZER_TRACK_MAX_MISSES + 1 frames in a row show no face in its place, or after
-    # RECOGNIZER_TRACK_MAX_GAP_S of the camera's own time without a frame; when the worker gets
-    # the camera's frames further apart (overload), after twice their usual interval, at most
-    # RECOGNIZER_TRACK_SLOW_GAP_S. Across a gap longer than MAX_GAP_S a face continues its track
-    # only if its box overlaps the old one by RECOGNIZER_TRACK_STILL_IOU (it barely moved).
+    # RECOGNIZER_TRACK_SLOW_GAP_S of the camera's own time without a frame. Across a gap longer
+    # than RECOGNIZER_TRACK_MAX_GAP_S (an overloaded worker gets a camera's frames seconds
+    # apart) a face continues its track only if its box overlaps the old one by
+    # RECOGNIZER_TRACK_STILL_IOU (it barely moved), and across one far beyond the camera's
+    # usual pace its next frame is a fresh look.
     recognizer_track_min_iou: float = Field(0.3, gt=0, le=1)
     recognizer_track_max_misses: int = Field(0, ge=0, le=10)
     recognizer_track_max_gap_s: float = Field(1.5, gt=0, le=10)

@@ -7,15 +7,18 @@ otherwise it starts a new track. A track ends as soon as a frame of its camera s
 in its place (`max_misses` frames, default none), or after too long without a frame of that
 camera, so a name never moves to the next person who sits there.
 
-"Too long" follows the camera's pace at this worker (`CameraPace`): `max_gap_s` of media time
-at full rate, but under overload a camera's frames reach the worker seconds apart (only the
-newest waits, cameras in turn: services/recognizer/scheduling.py), and a fixed gap would end
-every track at every frame and re-encode every face exactly when frames are scarce (issue 11).
-So a track also survives `GAP_INTERVALS` of the camera's usual interval, up to `slow_gap_s`;
-a stall far longer than the camera's own pace still ends it. Across such a slow gap nobody was
-watching the seat, so a face continues its track only if it has barely moved (`still_iou`): a
-seated student has, a person walking past rarely lands on the previous one's box, and a swap
-that does is caught by the next re-verification (below) before any event carries the name.
+Across a gap in the camera's time longer than `max_gap_s` (under overload a camera's frames
+reach the worker seconds apart: only the newest waits, cameras in turn,
+services/recognizer/scheduling.py) nobody was watching the seat, so a face continues its track
+only if it has barely moved (`still_iou`): a seated student has, a person walking past rarely
+lands on the previous one's box. Time alone ends a track only after `slow_gap_s`. A gap longer
+than the camera's usual pace at this worker (`CameraPace`: `GAP_INTERVALS` of its usual
+interval) does not end it but makes its next frame a fresh look (`recheck`), so a swap in a
+seat nobody watched is caught by appearance before any event carries the name. Ending tracks
+on such gaps instead fed on itself: one costly frame (every face new) delayed the next frame of
+each of the worker's cameras past its pace, which ended their tracks, which made those frames
+costly too (a seated class at 5 cameras per worker: 3.4 new tracks a frame, 5.7 looks a frame
+instead of 2.6).
 
 A face that lost its place is not lost: a person walking past an overloaded camera moves
 further between two of its analyzed frames than their face is wide, so no box overlaps and
@@ -78,13 +81,14 @@ class Track:
     encoded_at: datetime | None = None
     decision: Decision | None = None
     crops: CropBudget = field(default_factory=CropBudget)  # face crops sent for review
+    recheck: bool = False  # continued across a gap beyond its camera's pace: look again now
 
     @property
     def named(self) -> bool:
         return self.decision is not None and self.decision.identity is not None
 
 
-GAP_INTERVALS = 2.0  # a late frame or two of a camera served slowly does not end its tracks
+GAP_INTERVALS = 4.0  # unevenly served (one costly frame delays the next of each camera): no fresh look
 LOST_PER_CAMERA = 50  # ended tracks kept for reidentify: a crowded camera's recent few
 PACE_SAMPLES = 8  # intervals remembered per camera; the median of at least 3 sets its pace
 
@@ -96,10 +100,10 @@ class CameraPace:
     last_at: datetime | None = None
     intervals: deque[float] = field(default_factory=lambda: deque(maxlen=PACE_SAMPLES))
 
-    def allowed_gap(self, max_gap_s: float, slow_gap_s: float) -> float:
-        """The longest gap a track of this camera survives: `max_gap_s`, or the camera's usual
-        interval (before this frame: a stall cannot excuse itself) times GAP_INTERVALS, at most
-        `slow_gap_s`."""
+    def usual_gap(self, max_gap_s: float, slow_gap_s: float) -> float:
+        """The longest gap that is this camera's usual pace at this worker: `max_gap_s`, or its
+        usual interval (before this frame: a stall cannot excuse itself) times GAP_INTERVALS,
+        at most `slow_gap_s`. Tracks continued across a longer one are looked at again."""
         if len(self.intervals) < 3:
             return max_gap_s
         return max(max_gap_s, min(slow_gap_s, GAP_INTERVALS * statistics.median(self.intervals)))
@@ -134,8 +138,9 @@ class FaceTracker:
         """The track of each box in this frame of the camera (continued or new); tracks whose
         face is gone from its place, or whose camera was not seen for too long, end."""
         pace = self._paces.setdefault(camera_id, CameraPace())
-        gap = timedelta(seconds=pace.allowed_gap(self.max_gap_s, self.slow_gap_s))
+        usual = timedelta(seconds=pace.usual_gap(self.max_gap_s, self.slow_gap_s))
         pace.record(at)
+        gap = timedelta(seconds=max(self.max_gap_s, self.slow_gap_s))
         live = [t for t in self._tracks.get(camera_id, []) if timedelta(0) <= at - t.seen_at <= gap]
         fast = timedelta(seconds=self.max_gap_s)
         needed = [self.min_iou if at - t.seen_at <= fast else max(self.min_iou, self.still_iou) for t in live]
@@ -157,9 +162,10 @@ class FaceTracker:
         tracks = []
         for box, continued in zip(boxes, chosen, strict=True):
             track = continued or Track(box, at)
-            track.box, track.seen_at, track.misses = box, at, 0
             if continued is not None:
                 track.frames_since_look += 1
+                track.recheck = track.recheck or at - track.seen_at > usual
+            track.box, track.seen_at, track.misses = box, at, 0
             tracks.append(track)
         missed = [t for i, t in enumerate(live) if i not in used]
         for track in missed:
@@ -193,7 +199,7 @@ class FaceTracker:
         return True
 
     def needs_encoding(self, track: Track, at: datetime) -> bool:
-        if track.encoded_at is None:
+        if track.encoded_at is None or track.recheck:
             return True
         if track.named:
             refresh, frames = self.refresh_s, self.refresh_frames
@@ -208,7 +214,7 @@ class FaceTracker:
     ) -> Decision:
         """Add a fresh look (its encoding and match) to the track and decide again; with a
         matcher and a fusing rule, on the fused embedding of the track's looks."""
-        track.encoded_at, track.frames_since_look = at, 0
+        track.encoded_at, track.frames_since_look, track.recheck = at, 0, False
         previous = track.decision
         was_named = previous is not None and previous.identity is not None
         consistent = was_named and previous is not None and self._consistent(previous, match)

@@ -115,12 +115,14 @@ def test_a_named_track_is_reverified_every_refresh_and_keeps_its_name_through_a_
     assert track.named
 
 
-def test_a_track_ends_after_a_gap_in_the_cameras_time() -> None:
-    tracker = FaceTracker(rule=DecisionRule(agree=2, window=4), max_gap_s=1.0)
+def test_a_track_ends_after_the_slow_gap_in_the_cameras_time() -> None:
+    tracker = FaceTracker(rule=DecisionRule(agree=2, window=4), max_gap_s=1.0, slow_gap_s=5.0)
     for n in range(2):
         [ada] = frame(tracker, n, [(box(0), confident(ADA))])
-    [later] = frame(tracker, 10, [(box(0), confident(ADA))])  # 1.8 s later
-    assert later is not ada
+    [later] = frame(tracker, 10, [(box(0), confident(ADA))])  # 1.8 s later: still her track
+    assert later is ada
+    [much_later] = frame(tracker, 40, [(box(0), confident(ADA))])  # 6 s later
+    assert much_later is not ada
 
 
 def test_unknown_faces_are_looked_at_less_often_once_the_window_is_full() -> None:
@@ -222,17 +224,27 @@ def slow(tracker: FaceTracker, frames: range, faces: list[tuple[FaceBox, Match]]
 
 
 def test_under_overload_tracks_follow_the_cameras_slower_pace() -> None:
-    # Frames 2.6 s apart, beyond the 1.5 s gap at full rate: once the worker knows the camera's
-    # pace (3 intervals), a seated student keeps one track, named after 2 looks and re-verified
-    # in one frame of five, instead of being encoded and decided from scratch in every frame.
+    # Frames 2.6 s apart, beyond the 1.5 s gap at full rate: a seated student keeps one track,
+    # named after 2 looks; each frame is a fresh look until the worker knows the camera's pace
+    # (3 intervals), then one frame in five, instead of deciding from scratch in every frame.
     tracker = FaceTracker(rule=DecisionRule(agree=2, window=4), refresh_s=1.0, refresh_frames=5)
     ids, encoded = [], []
     for n in range(0, 13 * 12, 13):
         [track] = frame(tracker, n, [(box(0), confident(ADA))])
         ids.append(track.id)
         encoded.append(track.encoded_at == at(n))
-    assert len(set(ids[3:])) == 1 and track.named
-    assert encoded[3:] == [True, True, False, False, False, False, True, False, False]
+    assert len(set(ids)) == 1 and track.named
+    assert encoded == [True] * 4 + [False, False, False, False, True, False, False, False]
+
+
+def test_a_frame_later_than_the_cameras_pace_is_a_fresh_look_at_every_track() -> None:
+    """Nobody watched the seat for longer than usual: a still face keeps its track and name,
+    but is looked at again at once, so someone else who sat down exactly there is caught."""
+    tracker = FaceTracker(rule=DecisionRule(agree=2, window=4), refresh_frames=5)
+    *_, [ada] = slow(tracker, range(0, 13 * 6, 13), [(box(0), confident(ADA))])
+    assert ada.named and not tracker.needs_encoding(ada, at(13 * 6))
+    [late] = frame(tracker, 13 * 6 + 60, [(box(0), confident(BOB))])  # 14.6 s: over 5 times the pace
+    assert late is ada and late.encoded_at == at(13 * 6 + 60) and not late.named
 
 
 def test_a_stall_far_beyond_the_cameras_pace_still_ends_its_tracks() -> None:
@@ -283,7 +295,7 @@ def test_another_face_near_where_a_track_ended_starts_its_own_track() -> None:
 
 
 def test_a_track_that_ended_beyond_the_gap_is_not_continued() -> None:
-    tracker = FaceTracker(rule=DecisionRule(agree=2, window=4), max_gap_s=1.5)
+    tracker = FaceTracker(rule=DecisionRule(agree=2, window=4), max_gap_s=1.5, slow_gap_s=3.0)
     for n in range(2):
         [ada] = frame(tracker, n, [(box(0), confident(ADA))])
     [later] = frame(tracker, 20, [(box(300), confident(ADA))])  # 3.8 s later
