@@ -24,14 +24,15 @@ A face that lost its place is not lost: a person walking past an overloaded came
 further between two of its analyzed frames than their face is wide, so no box overlaps and
 every frame would start a new track that never gathers the looks a name needs (a door camera
 at 8 cameras on 2 cores marked 2 of 48 present). A new track is encoded anyway, so its first
-look is compared with the looks of the tracks of its camera that ended within the allowed
-gap (`reidentify`): one whose last look is within `reid_distance` (far below the tolerance:
-the same face in two frames, not two people who look alike) and whose box is within
-`reid_reach` face widths continues there, with its looks and its name. Two different people
-are never that close, so a name still never moves to the next person.
+look is compared with the looks of the tracks of its camera that ended within `slow_gap_s`
+(`reidentify`): one whose last look is within `reid_distance` (far below the tolerance: the
+same face in two frames, not two people who look alike) and whose box is within `reid_reach`
+face widths continues there, with its looks and its name. Two different people are rarely
+that close, and if they were, the next looks would have to agree with the name to keep it.
 
 Encodings are what cost (~75 ms each, docs/performance-notes.md), so a track is encoded:
 - in every frame until its decision (services.faces.decision) names a student;
+- at once after a gap beyond its camera's pace (`recheck`, above);
 - once named, every `refresh_s` to re-verify it: a look that names somebody else, or whose
   closest student is someone else or farther than `keep_tolerance`, ends the name and the
   track starts deciding again from that look;
