@@ -377,22 +377,13 @@ def _review_items(connection: sa.Connection, session_id: int | None) -> list[dic
         return []
     rows = connection.execute(
         sa.text(
-            "SELECT r.track_id, r.kind, r.state, s.student_number AS candidate, r.best_distance "
+            "SELECT r.track_id, r.state, s.student_number AS candidate "
             "FROM review_items r LEFT JOIN students s ON s.id = r.candidate_id "
             "WHERE r.session_id = :session ORDER BY r.id"
         ),
         {"session": session_id},
     ).all()
-    return [
-        {
-            "track_id": r.track_id,
-            "kind": r.kind,
-            "state": r.state,
-            "candidate": r.candidate,
-            "best_distance": None if r.best_distance is None else round(float(r.best_distance), 4),
-        }
-        for r in rows
-    ]
+    return [{"track_id": r.track_id, "state": r.state, "candidate": r.candidate} for r in rows]
 
 
 def _mark(mark: Any) -> dict[str, Any]:

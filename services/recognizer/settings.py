@@ -52,7 +52,7 @@ class RecognizerSettings(RecognitionSettings, BrokerSettings, DatabaseSettings):
     recognizer_track_refresh_s: float = Field(1.0, ge=0, le=60)
     recognizer_track_keep_tolerance: float = Field(0.60, gt=0, lt=1)
     # A new track whose first look is within RECOGNIZER_TRACK_REID_DISTANCE of the last look of
-    # a track of its camera that ended within the gap, at most RECOGNIZER_TRACK_REID_REACH face
+    # a track of its camera that ended within SLOW_GAP_S, at most RECOGNIZER_TRACK_REID_REACH face
     # widths away, continues it (0: never): a person walking past an overloaded camera moves
     # further between its analyzed frames than their face is wide.
     recognizer_track_reid_distance: float = Field(0.40, ge=0, lt=1)
