@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=10, help="random draws per row (default 10)")
     parser.add_argument("--tolerance", type=float, help="default: RECOGNIZER_TOLERANCE's value")
     parser.add_argument("--margin", type=float, help="default: RECOGNIZER_MARGIN's value")
+    parser.add_argument(
+        "--roster-rule",
+        type=_pair,
+        help="the roster rule's tolerance and margin, for the roster row (default: "
+        "RECOGNIZER_ROSTER_TOLERANCE, RECOGNIZER_ROSTER_MARGIN; 0,0 = off)",
+    )
     parser.add_argument("--baseline", type=_pair, default=(0.55, 0.04), help="the per-photo rule beside it")
     parser.add_argument("--cache", type=Path, default=Path("artifacts/calibration"), help="encodings cache")
     parser.add_argument("--json", type=Path, help="write the table as JSON")
@@ -177,8 +184,13 @@ def row(people: list[Person], setup: Setup, rules: dict[str, Rule], repeats: int
     return result
 
 
+def _roster_rule(rule: Rule) -> str:
+    tolerance = None if rule.per_photo else rule.decision.roster_tolerance
+    return "" if tolerance is None else f"; roster {tolerance:.2f} / {rule.decision.roster_margin or 0:.2f}"
+
+
 def render(rows: list[dict[str, object]], rules: dict[str, Rule], repeats: int) -> str:
-    heads = [f"{label} ({r.tolerance:.2f} / {r.margin:.2f})" for label, r in rules.items()]
+    heads = [f"{label} ({r.tolerance:.2f} / {r.margin:.2f}{_roster_rule(r)})" for label, r in rules.items()]
     lines = [
         f"False accepts per stranger track / false rejects per genuine track, {repeats} draws each",
         "| enrolled | photos each | roster | " + " | ".join(heads) + " |",
@@ -213,8 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     tolerance = settings.recognizer_tolerance if args.tolerance is None else args.tolerance
     margin = settings.recognizer_margin if args.margin is None else args.margin
+    decision = settings.decision_rule()
+    if args.roster_rule is not None:
+        tolerance_r, margin_r = args.roster_rule
+        decision = replace(decision, roster_tolerance=tolerance_r or None, roster_margin=margin_r)
     rules = {
-        "track rule": Rule(tolerance, margin, settings.decision_rule()),
+        "track rule": Rule(tolerance, margin, decision),
         "one photo": Rule(args.baseline[0], args.baseline[1], per_photo=True),
     }
     multi, single = [*args.strangers, 0][:2]

@@ -13,7 +13,8 @@ Per trial (one random draw of who plays which part, reproducible from its seed):
   genuine track of the photos after their enrollment ones;
 - with a roster: `roster` of the genuine people are the session's class; the other enrolled
   people are "other classes" whose tracks must not get a roster name (the recorder turns a
-  non-roster name into unknown: services/recorder/store.py), nor may strangers.
+  non-roster name into unknown: services/recorder/store.py), nor may strangers; a track the
+  strict rule leaves unknown is its roster student by the roster rule (services/faces/decision.py).
 A genuine track is accepted when it gets its own name; a false accept is any stranger (or
 other class's) track named as someone who would be marked.
 """
@@ -95,12 +96,20 @@ class Rule:
     decision: DecisionRule = field(default_factory=DecisionRule)
     per_photo: bool = False
 
-    def name(self, matcher: Matcher, looks: Sequence[np.ndarray]) -> Identity | None:
+    def name(
+        self, matcher: Matcher, looks: Sequence[np.ndarray], roster: set[str] | None = None
+    ) -> Identity | None:
+        """Who the track is named as; with a session's roster, also by the roster rule (as the
+        recorder does: services/recorder/store.py)."""
         if self.per_photo:
             return matcher.match([looks[0]])[0].identity
         matches = matcher.match(list(looks))
         fused = matcher.match([fuse(looks)])[0]
-        return self.decision.decide(matches, fused).identity
+        decision = self.decision.decide(matches, fused)
+        on_roster = decision.roster_candidate
+        if decision.identity is None and roster is not None and on_roster and on_roster.name in roster:
+            return on_roster
+        return decision.identity
 
 
 def trial(people: Sequence[Person], setup: Setup, rule: Rule, seed: int) -> Counts:
@@ -138,7 +147,7 @@ def trial(people: Sequence[Person], setup: Setup, rule: Rule, seed: int) -> Coun
     counts = Counts()
     for person in genuine:
         track = person.looks(k, looks)
-        named = rule.name(matcher, track) if track else None
+        named = rule.name(matcher, track, roster) if track else None
         counts.genuine += 1
         counts.genuine_named += named is not None and named.name == person.name
         counts.misidentified += named is not None and named.name != person.name
@@ -147,13 +156,13 @@ def trial(people: Sequence[Person], setup: Setup, rule: Rule, seed: int) -> Coun
         if not track:
             continue  # no face found: nothing to name
         counts.strangers += 1
-        counts.strangers_named += marked(rule.name(matcher, track))
+        counts.strangers_named += marked(rule.name(matcher, track, roster))
     for person in others:
         track = person.looks(k, looks)
         if not track:
             continue
         counts.others += 1
-        counts.others_named += marked(rule.name(matcher, track))
+        counts.others_named += marked(rule.name(matcher, track, roster))
     return counts
 
 

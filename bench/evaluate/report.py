@@ -139,6 +139,12 @@ def build_report(result: RunResult, truth: Truth, enrollment: Enrollment) -> dic
         "roster": sorted(truth.roster) if truth.roster is not None else None,
         "expected": sorted(expected),
         "marked": sorted(marked & expected),
+        # Marked on thin evidence: shown to the teacher as "check" to confirm.
+        "marked_check": sorted(
+            m["student_number"]
+            for m in lesson_marks
+            if m.get("confidence") == "check" and m["student_number"] in expected
+        ),
         "missed": missed,
         "wrongly_marked": wrong_marks,
         "marks_outside_lesson_session": elsewhere,
@@ -217,7 +223,10 @@ def render_report(report: dict[str, Any], truth: Truth) -> str:
         f"{ev['unknown']} unknown)"
     )
     expected = report["expected"]
-    lines.append(f"\nMarked ({len(report['marked'])} of {len(expected)} expected):")
+    lines.append(
+        f"\nMarked ({len(report['marked'])} of {len(expected)} expected, "
+        f'{len(report["marked_check"])} of them on "check"):'
+    )
     lines.append("  " + (", ".join(report["marked"]) or "nobody"))
     lines.append(f"\nMissed ({len(report['missed'])}):")
     for m in report["missed"]:

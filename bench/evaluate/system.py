@@ -397,6 +397,7 @@ def _mark(mark: Any) -> dict[str, Any]:
         "distance": round(mark.distance, 4),
         "best_distance": round(mark.best_distance, 4),
         "sightings": mark.sightings,
+        "confidence": mark.confidence,
         "event_id": mark.event_id,
     }
 

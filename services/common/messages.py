@@ -182,6 +182,9 @@ class FaceUnknown(_FaceEvent):
     track_id: uuid.UUID | None = None
     # The student this face is closest to, for a person to review; never a name by itself.
     candidate_id: PositiveInt | None = None
+    # Set when the track's looks name the candidate by the roster rule (services.faces.decision):
+    # the recorder marks them, as "check", in a session whose roster holds them; else unknown.
+    roster_evidence: TrackEvidence | None = None
 
 
 IdentityEvent = FaceRecognized | FaceUnknown

@@ -14,6 +14,14 @@ than counting votes: at 300 enrolled with one photo each it names under 1% of st
 a third of the false rejects of a single photo. The evidence (how many looks, best and mean
 distance, thinnest margin) travels with the name, and a name on thin evidence is marked
 "check" so a person can look, rather than silently "present".
+
+A session with a roster asks a smaller question: which of its class is this, or nobody? A
+stranger is far less likely to resemble one of 30 than one of 300 (README, "Choosing the
+tolerance"), so a track the strict rule leaves unknown may still be its class's student by
+the looser *roster rule* (`roster_tolerance`, `roster_margin`, on the same fused embedding,
+the margin still to everyone enrolled): the decision names that student as `roster_candidate`,
+never as `identity`, and only the recorder, which knows the session's roster, marks them,
+always as "check".
 """
 
 from collections import Counter
@@ -23,7 +31,7 @@ from typing import Literal
 
 import numpy as np
 
-from services.faces.matching import Identity, Match
+from services.faces.matching import Identity, Match, is_confident
 
 Tier = Literal["confident", "check"]
 
@@ -39,6 +47,8 @@ class Decision:
     tier: Tier | None  # for a named track
     contested: bool  # two different students were each named confidently
     candidate: Identity | None  # the student most often closest, named or not (for review)
+    # Unnamed by the strict rule, but named by the roster rule: who, if on the session's roster.
+    roster_candidate: Identity | None = None
 
 
 def fuse(encodings: Sequence[np.ndarray]) -> np.ndarray:
@@ -60,6 +70,9 @@ class DecisionRule:
     # thinnest margin is at least this wide; otherwise it is shown as "check".
     check_distance: float = 0.42
     check_margin: float = 0.12
+    # The roster rule (module docstring) on the fused embedding; None: no roster rule.
+    roster_tolerance: float | None = None
+    roster_margin: float | None = None
 
     def decide(self, matches: Sequence[Match], fused: Match | None = None) -> Decision:
         """The decision over a track's recent fresh matches (oldest first) and the match of
@@ -87,6 +100,9 @@ class DecisionRule:
             thin = bool(margins) and min(margins) < self.check_margin
             tier = "check" if (mean is not None and mean > self.check_distance) or thin else "confident"
         all_best = [m.best_distance for m in recent if m.best_distance is not None]
+        roster_candidate = None
+        if identity is None and fused is not None and len(recent) >= self.agree and not contested:
+            roster_candidate = self._roster_candidate(fused, named)
         return Decision(
             identity=identity,
             fresh=len(recent),
@@ -97,4 +113,15 @@ class DecisionRule:
             tier=tier,
             contested=contested,
             candidate=candidate,
+            roster_candidate=roster_candidate,
         )
+
+    def _roster_candidate(self, fused: Match, named: Counter[Identity]) -> Identity | None:
+        if self.roster_tolerance is None or fused.closest is None or fused.best_distance is None:
+            return None
+        if any(n != fused.closest for n in named):
+            return None  # a look names somebody else by the strict rule
+        margin = self.roster_margin or 0.0
+        if not is_confident(fused.best_distance, fused.second_distance, self.roster_tolerance, margin):
+            return None
+        return fused.closest

@@ -19,7 +19,7 @@ from services.common.messages import (
     TrackEvidence,
 )
 from services.common.transport import Delivery, Handled, Outgoing
-from services.faces.decision import Decision
+from services.faces.decision import Decision, Tier
 from services.faces.engine import FaceAnalyzer, InvalidImageError
 from services.faces.matching import Identity, Matcher
 from services.recognizer.crops import face_crop, needs_review
@@ -37,8 +37,10 @@ class FrameResult:
     preview: FramePreviewed | None = None  # the camera's preview, when one is due
 
 
-def _evidence(decision: Decision) -> TrackEvidence:
-    assert decision.tier is not None and decision.best_distance is not None
+def _evidence(decision: Decision, tier: Tier | None = None) -> TrackEvidence:
+    """The decision's evidence, with its own tier or (for the roster rule) `tier`."""
+    tier = tier or decision.tier
+    assert tier is not None and decision.best_distance is not None
     return TrackEvidence(
         fresh=decision.fresh,
         agreeing=decision.agreeing,
@@ -47,7 +49,7 @@ def _evidence(decision: Decision) -> TrackEvidence:
         if decision.mean_distance is not None
         else decision.best_distance,
         margin=decision.margin,
-        tier=decision.tier,
+        tier=tier,
     )
 
 
@@ -115,11 +117,15 @@ class FrameRecognizer:
                 "crop": self._crop(rgb, track, decision, match.best_distance),
             }
             if decision.identity is None or match.best_distance is None:
-                candidate = decision.candidate or match.closest
+                # The roster rule's student travels on the looks that measured a distance to them.
+                roster = decision.roster_candidate
+                on_roster = roster is not None and match.closest == roster
+                candidate = roster if on_roster else decision.candidate or match.closest
                 events.append(
                     FaceUnknown(
                         best_distance=match.best_distance,
                         candidate_id=candidate.student_id if candidate else None,
+                        roster_evidence=_evidence(decision, "check") if on_roster else None,
                         **common,
                     )
                 )

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -156,44 +157,36 @@ class AttendanceStore:
         self, connection: Connection, events: list[IdentityEvent], sessions: dict[object, ClassSession]
     ) -> list[IdentityEvent]:
         """A session with a roster names only its roster's students: a face named as anyone
-        else is unknown for that session, kept with that student as its candidate for review.
-        (At school scale a stranger is likelier to resemble one of hundreds enrolled than one
-        of a class; README, "Choosing the tolerance".)"""
+        else is unknown for that session, kept with that student as its candidate for review;
+        a face the recognizer left unknown but whose looks name a roster student by the roster
+        rule (`FaceUnknown.roster_evidence`) is that student, on "check". (At school scale a
+        stranger is likelier to resemble one of hundreds enrolled than one of a class; README,
+        "Choosing the tolerance".)"""
         courses = {s.course_id for s in sessions.values() if s.course_id is not None}
         if not courses:
             return events
         rows = connection.execute(
-            sa.text("SELECT course_id, student_id FROM course_students WHERE course_id IN :ids").bindparams(
-                sa.bindparam("ids", expanding=True)
-            ),
+            sa.text(
+                "SELECT cs.course_id, s.id, s.student_number, s.name FROM course_students cs "
+                "JOIN students s ON s.id = cs.student_id "
+                "WHERE cs.course_id IN :ids AND s.deleted_at IS NULL"
+            ).bindparams(sa.bindparam("ids", expanding=True)),
             {"ids": sorted(courses)},
         )
-        rosters: dict[int, set[int]] = defaultdict(set)
-        for course_id, student_id in rows:
-            rosters[int(course_id)].add(int(student_id))
+        rosters: dict[int, dict[int, tuple[str, str]]] = defaultdict(dict)
+        for course_id, student_id, number, name in rows:
+            rosters[int(course_id)][int(student_id)] = (str(number), str(name))
         kept: list[IdentityEvent] = []
         for event in events:
             course = sessions[event.event_id].course_id
-            if (
-                isinstance(event, FaceRecognized)
-                and course in rosters
-                and event.student_id not in rosters[course]
-            ):
-                kept.append(
-                    FaceUnknown(
-                        event_id=event.event_id,
-                        camera_id=event.camera_id,
-                        frame_seq=event.frame_seq,
-                        captured_at=event.captured_at,
-                        recognized_at=event.recognized_at,
-                        box=event.box,
-                        worker=event.worker,
-                        best_distance=event.distance,
-                        track_id=event.track_id,
-                        candidate_id=event.student_id,
-                        crop=event.crop,
-                    )
-                )
+            roster = rosters.get(course) if course is not None else None
+            if roster is None:
+                kept.append(event)
+            elif isinstance(event, FaceRecognized) and event.student_id not in roster:
+                kept.append(_outside_roster(event))
+            elif isinstance(event, FaceUnknown) and event.roster_evidence and event.candidate_id in roster:
+                number, name = roster[event.candidate_id]
+                kept.append(_on_roster(event, number, name))
             else:
                 kept.append(event)
         return kept
@@ -555,6 +548,44 @@ class AttendanceStore:
             marks = fetch_marks(connection, "a.id IN :ids", {"ids": mark_ids}) if mark_ids else []
             changes = fetch_changes(connection, "ch.id IN :ids", {"ids": change_ids}) if change_ids else []
         return marks, changes, int(top_mark), int(top_change)
+
+
+def _outside_roster(event: FaceRecognized) -> FaceUnknown:
+    """A face named as a student outside the session's roster: unknown, with them as candidate."""
+    return FaceUnknown(
+        **_face_fields(event),
+        best_distance=event.distance,
+        candidate_id=event.student_id,
+    )
+
+
+def _on_roster(event: FaceUnknown, number: str, name: str) -> FaceRecognized:
+    """A face the roster rule names as a roster student: that student, on thin evidence."""
+    evidence = event.roster_evidence
+    assert event.candidate_id is not None and evidence is not None
+    return FaceRecognized(
+        **_face_fields(event),
+        student_id=event.candidate_id,
+        student_number=number,
+        student_name=name,
+        distance=evidence.best_distance if event.best_distance is None else event.best_distance,
+        margin=evidence.margin,
+        evidence=evidence,
+    )
+
+
+def _face_fields(event: IdentityEvent) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id,
+        "camera_id": event.camera_id,
+        "frame_seq": event.frame_seq,
+        "captured_at": event.captured_at,
+        "recognized_at": event.recognized_at,
+        "box": event.box,
+        "worker": event.worker,
+        "track_id": event.track_id,
+        "crop": event.crop,
+    }
 
 
 def _evidence_row(event: FaceRecognized | None) -> dict[str, object]:

@@ -1,5 +1,6 @@
 """The recorder's part of trustworthy recognition, on the real MariaDB: a session with a roster
-names only its roster's students, and a mark keeps the evidence it was made on."""
+names only its roster's students, the roster rule's candidate is marked only from its roster,
+and a mark keeps the evidence it was made on."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -8,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from services.common.messages import FaceBox, FaceRecognized, TrackEvidence
+from services.common.messages import FaceBox, FaceRecognized, FaceUnknown, TrackEvidence
 from services.common.students import create_student
 from services.recorder.store import AttendanceStore, MarkPolicy
 
@@ -104,3 +105,52 @@ def test_a_roster_students_mark_keeps_its_evidence_and_tier(
         0.12, abs=1e-4
     )
     assert row.mark_track_id == str(event.track_id)
+
+
+def near(candidate_id: int) -> FaceUnknown:
+    """An unknown face whose looks name `candidate_id` by the roster rule only."""
+    return FaceUnknown(
+        camera_id="room-1",
+        frame_seq=2,
+        captured_at=NOW,
+        box=FaceBox(top=0, right=90, bottom=90, left=0),
+        worker="w",
+        best_distance=0.49,
+        candidate_id=candidate_id,
+        track_id=uuid.uuid4(),
+        roster_evidence=TrackEvidence(
+            fresh=4, agreeing=4, best_distance=0.48, mean_distance=0.49, margin=0.06, tier="check"
+        ),
+    )
+
+
+def test_the_roster_rules_candidate_is_marked_check_only_when_on_the_sessions_roster(
+    engine: sa.Engine, class_session: dict[str, int]
+) -> None:
+    store = AttendanceStore(engine, ZoneInfo("UTC"), MarkPolicy())
+    assert store.record([near(class_session["bob"])]).marks == []  # Bob: another class
+    ada_event = near(class_session["ada"])
+    [mark] = store.record([ada_event]).marks
+    assert (mark.student_id, mark.confidence) == (class_session["ada"], "check")
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text(
+                "SELECT kind, student_id, candidate_id, distance FROM identity_events ORDER BY frame_seq, id"
+            )
+        ).all()
+        margin = connection.execute(sa.text("SELECT mark_margin FROM attendance")).scalar_one()
+    assert sorted((r.kind, r.student_id, r.candidate_id) for r in rows) == [
+        ("recognized", class_session["ada"], None),
+        ("unknown", None, class_session["bob"]),
+    ]
+    assert margin == pytest.approx(0.06, abs=1e-4)
+
+
+def test_without_a_roster_the_roster_rules_candidate_stays_unknown(engine: sa.Engine) -> None:
+    with engine.begin() as connection:
+        ada = create_student(connection, "S1", "Ada").id
+    store = AttendanceStore(engine, ZoneInfo("UTC"), MarkPolicy())
+    assert store.record([near(ada)]).marks == []  # a default session: no roster, no looser rule
+    with engine.connect() as connection:
+        kind = connection.execute(sa.text("SELECT kind FROM identity_events")).scalar_one()
+    assert kind == "unknown"

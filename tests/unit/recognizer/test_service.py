@@ -129,6 +129,24 @@ def test_a_face_nobody_knows_reports_its_closest_candidate_and_no_name() -> None
     assert {e.candidate_id for e in events} == {1}  # type: ignore[union-attr]
 
 
+def test_a_face_the_roster_rule_names_carries_its_evidence_for_the_recorder() -> None:
+    """0.49 from Ada: unknown at 0.47, Ada by the roster rule (0.50): the recorder decides."""
+    near_ada = ADA_ENCODING.copy()
+    near_ada[0] += 0.49
+    matcher = Matcher(Gallery.from_rows([(ADA, ADA_ENCODING)]), tolerance=0.47, margin=0.08)
+    rule = DecisionRule(agree=3, window=4, roster_tolerance=0.50, roster_margin=0.05)
+    worker = FrameRecognizer(
+        FaceAnalyzer(OneFace(), CountingEncoder([near_ada])), lambda: matcher, "w", FaceTracker(rule=rule)
+    )
+    events = frames(worker, 4)
+    assert all(isinstance(e, FaceUnknown) for e in events)
+    assert [e.roster_evidence is not None for e in events] == [False, False, True, True]  # type: ignore[union-attr]
+    last = events[-1]
+    assert isinstance(last, FaceUnknown) and last.roster_evidence is not None and last.candidate_id == 1
+    assert (last.roster_evidence.tier, last.roster_evidence.agreeing) == ("check", 4)
+    assert last.roster_evidence.best_distance == pytest.approx(0.49, abs=1e-3)
+
+
 def test_tracked_names_are_dropped_when_the_gallery_changes() -> None:
     encoder = CountingEncoder([ADA_ENCODING])
     galleries = [Matcher(Gallery.from_rows([(ADA, ADA_ENCODING)]), 0.54, 0.05)]

@@ -176,6 +176,40 @@ def test_a_fused_name_is_refused_when_a_look_names_someone_else() -> None:
     assert decision.identity is None and decision.contested
 
 
+ROSTER_RULE = DecisionRule(agree=3, window=4, roster_tolerance=0.50, roster_margin=0.05)
+
+
+def test_the_roster_rule_proposes_a_student_the_strict_rule_leaves_unknown() -> None:
+    """Fused 0.49 from Ada, 0.06 ahead of Bob: not a name (0.47 / 0.08), a roster candidate."""
+    looks = [doubtful(ADA, 0.49)] * 3
+    decision = ROSTER_RULE.decide(looks, fused=Match(None, 0.49, 0.55, ADA))
+    assert decision.identity is None and decision.roster_candidate == ADA
+    assert decision.agreeing == 3 and decision.best_distance == 0.49
+
+
+def test_the_roster_rule_needs_its_tolerance_margin_enough_looks_and_no_other_name() -> None:
+    assert ROSTER_RULE.decide([doubtful(ADA, 0.52)] * 3, Match(None, 0.52, 0.7, ADA)).roster_candidate is None
+    assert (
+        ROSTER_RULE.decide([doubtful(ADA, 0.49)] * 3, Match(None, 0.49, 0.52, ADA)).roster_candidate is None
+    )
+    assert ROSTER_RULE.decide([doubtful(ADA, 0.49)] * 2, Match(None, 0.49, 0.6, ADA)).roster_candidate is None
+    bob_once = [doubtful(ADA, 0.49), confident(BOB), doubtful(ADA, 0.49)]
+    assert ROSTER_RULE.decide(bob_once, Match(None, 0.49, 0.6, ADA)).roster_candidate is None
+    off = DecisionRule(agree=3, window=4)
+    assert off.decide([doubtful(ADA, 0.49)] * 3, Match(None, 0.49, 0.6, ADA)).roster_candidate is None
+
+
+def test_a_named_track_has_no_roster_candidate() -> None:
+    decision = ROSTER_RULE.decide([confident(ADA)] * 3, fused=confident(ADA))
+    assert decision.identity == ADA and decision.roster_candidate is None
+
+
+def test_the_roster_rule_settings_reach_the_decision() -> None:
+    rule = RecognizerSettings(recognizer_roster_tolerance=0.51, recognizer_roster_margin=0.04).decision_rule()
+    assert (rule.roster_tolerance, rule.roster_margin) == (0.51, 0.04)
+    assert RecognizerSettings(recognizer_roster_tolerance=0).decision_rule().roster_tolerance is None
+
+
 def test_a_fused_embedding_keeps_the_looks_length() -> None:
     a, b = np.zeros(128), np.zeros(128)
     a[0], b[1] = 1.0, 1.0
