@@ -65,7 +65,8 @@ def test_the_report_prints_every_section(evaluated) -> None:
     report, stdout, _ = evaluated
     for section in ("Marked (", "Missed (", "Wrongly marked (", "Wrong-name events (", "consistency:"):
         assert section in stdout
-    assert f"Marked ({len(report['marked'])} of {len(report['expected'])} expected)" in stdout
+    marked, check = len(report["marked"]), len(report["marked_check"])
+    assert f'Marked ({marked} of {len(report["expected"])} expected, {check} of them on "check")' in stdout
     assert f"Wrong-name events ({len(report['wrong_name_events'])})" in stdout
 
 
