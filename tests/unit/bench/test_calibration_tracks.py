@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from bench.accuracy.tracks import Person, Rule, Setup, repeat, trial
+from services.faces.decision import DecisionRule
 
 RNG = np.random.default_rng(7)
 
@@ -60,3 +61,25 @@ def test_a_gallery_larger_than_the_people_is_refused() -> None:
         trial(
             [person("a", 4)], Setup(enrolled=2, photos_each=1, strangers_multi=0, strangers_single=0), RULE, 0
         )
+
+
+def near_miss(name: str, distance: float) -> Person:
+    """Someone whose three looks are all `distance` from their one enrollment photo."""
+    centre = unit(RNG.normal(size=128))
+    away = RNG.normal(size=128)
+    away -= away @ centre / (centre @ centre) * centre  # orthogonal: the distance is exact
+    look = centre + distance * away / np.linalg.norm(away)
+    return Person(name, (centre, look, look, look), (centre, look, look, look))
+
+
+def test_the_roster_rule_names_a_roster_student_the_strict_rule_misses_and_only_with_a_roster() -> None:
+    people = [near_miss(f"n{i}", 0.485) for i in range(4)]
+    with_roster_rule = Rule(0.47, 0.08, DecisionRule(roster_tolerance=0.50, roster_margin=0.05))
+    no_strangers = {"strangers_multi": 0, "strangers_single": 0}
+    roster = trial(people, Setup(enrolled=4, photos_each=1, roster=4, **no_strangers), with_roster_rule, 0)
+    assert roster.genuine == 4 and roster.genuine_named == 4
+    assert (
+        trial(people, Setup(enrolled=4, photos_each=1, roster=4, **no_strangers), RULE, 0).genuine_named == 0
+    )
+    no_roster = trial(people, Setup(enrolled=4, photos_each=1, **no_strangers), with_roster_rule, 0)
+    assert no_roster.genuine_named == 0  # without a roster only the strict rule names
