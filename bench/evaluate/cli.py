@@ -93,7 +93,8 @@ def video_facts(video: Path) -> tuple[float, float]:
 
 def comparison_table(reports: list[dict[str, Any]]) -> str:
     rolls: dict[tuple[str, ...], str] = {}
-    header = f"{'run':<28} {'marked':>7} {'missed':>6} {'wrong':>5} {'wrong-name ev':>13} {'frames':>9}"
+    columns = f"{'marked':>7} {'check':>5} {'missed':>6} {'wrong':>5} {'wrong-name ev':>13} {'frames':>9}"
+    header = f"{'run':<28} {columns}"
     lines = [f"{header} {'roll':>4}"]
     for report in reports:
         roll = tuple(report["roll"])
@@ -101,6 +102,7 @@ def comparison_table(reports: list[dict[str, Any]]) -> str:
         run = report["run"]
         lines.append(
             f"{run_label(report):<28} {len(report['marked']):>3}/{len(report['expected']):<3} "
+            f"{len(report.get('marked_check', [])):>5} "
             f"{len(report['missed']):>6} {len(report['wrongly_marked']):>5} "
             f"{len(report['wrong_name_events']):>13} "
             f"{run['frames_analyzed']:>4}/{run['frames_published'] or '?':<4} {letter:>4}"
