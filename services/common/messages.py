@@ -8,7 +8,7 @@ JPEG itself and `FrameCaptured` travels in the AMQP headers.
 import base64
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -138,6 +138,7 @@ class _FaceEvent(Message):
     recognized_at: Timestamp = Field(default_factory=utc_now)
     box: FaceBox
     worker: str = Field(max_length=100)
+    track_id: uuid.UUID | None = None  # the face's track (services/recognizer/tracking.py)
     # A small JPEG of the face, only on looks a person should review (a track that names nobody,
     # or names on thin evidence), a few per track; biometric data, kept by the recorder for
     # RECORDER_REVIEW_RETENTION_DAYS (docs/attendance-record.md, "Review queue").
@@ -170,7 +171,6 @@ class FaceRecognized(_FaceEvent):
     # Obsolete: events once carried a name over from an earlier frame's encoding. Every event
     # is now a fresh encoding; kept so messages of the previous version still validate.
     tracked: bool = False
-    track_id: uuid.UUID | None = None
     evidence: TrackEvidence | None = None
 
 
@@ -179,7 +179,6 @@ class FaceUnknown(_FaceEvent):
 
     kind: Literal["face.unknown"] = "face.unknown"
     best_distance: Distance | None = None
-    track_id: uuid.UUID | None = None
     # The student this face is closest to, for a person to review; never a name by itself.
     candidate_id: PositiveInt | None = None
     # Set when the track's looks name the candidate by the roster rule (services.faces.decision):
@@ -188,6 +187,13 @@ class FaceUnknown(_FaceEvent):
 
 
 IdentityEvent = FaceRecognized | FaceUnknown
+
+
+def face_fields(event: IdentityEvent) -> dict[str, Any]:
+    """What every identity event has (where, when, which face), to restate it as the other kind."""
+    return {name: getattr(event, name) for name in _FaceEvent.model_fields}
+
+
 identity_event_adapter: TypeAdapter[IdentityEvent] = TypeAdapter(
     Annotated[IdentityEvent, Field(discriminator="kind")]
 )

@@ -13,7 +13,6 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -29,7 +28,13 @@ from services.common.attendance import (
     to_db,
 )
 from services.common.corrections import RECOGNITION, SYSTEM, Current, set_status
-from services.common.messages import CameraHeartbeat, FaceRecognized, FaceUnknown, IdentityEvent
+from services.common.messages import (
+    CameraHeartbeat,
+    FaceRecognized,
+    FaceUnknown,
+    IdentityEvent,
+    face_fields,
+)
 from services.common.sessions import (
     ClassSession,
     ensure_cameras,
@@ -553,7 +558,7 @@ class AttendanceStore:
 def _outside_roster(event: FaceRecognized) -> FaceUnknown:
     """A face named as a student outside the session's roster: unknown, with them as candidate."""
     return FaceUnknown(
-        **_face_fields(event),
+        **face_fields(event),
         best_distance=event.distance,
         candidate_id=event.student_id,
     )
@@ -564,7 +569,7 @@ def _on_roster(event: FaceUnknown, number: str, name: str) -> FaceRecognized:
     evidence = event.roster_evidence
     assert event.candidate_id is not None and evidence is not None
     return FaceRecognized(
-        **_face_fields(event),
+        **face_fields(event),
         student_id=event.candidate_id,
         student_number=number,
         student_name=name,
@@ -572,20 +577,6 @@ def _on_roster(event: FaceUnknown, number: str, name: str) -> FaceRecognized:
         margin=evidence.margin,
         evidence=evidence,
     )
-
-
-def _face_fields(event: IdentityEvent) -> dict[str, Any]:
-    return {
-        "event_id": event.event_id,
-        "camera_id": event.camera_id,
-        "frame_seq": event.frame_seq,
-        "captured_at": event.captured_at,
-        "recognized_at": event.recognized_at,
-        "box": event.box,
-        "worker": event.worker,
-        "track_id": event.track_id,
-        "crop": event.crop,
-    }
 
 
 def _evidence_row(event: FaceRecognized | None) -> dict[str, object]:
