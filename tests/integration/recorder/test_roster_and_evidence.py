@@ -4,6 +4,7 @@ and a mark keeps the evidence it was made on."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,19 +19,27 @@ pytestmark = pytest.mark.integration
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
+def face(frame_seq: int) -> dict[str, Any]:
+    """Where, when and which face: the same camera and box for every event, a new track each."""
+    box = FaceBox(top=0, right=90, bottom=90, left=0)
+    return {
+        "camera_id": "room-1",
+        "frame_seq": frame_seq,
+        "captured_at": NOW,
+        "box": box,
+        "worker": "w",
+        "track_id": uuid.uuid4(),
+    }
+
+
 def named(student_id: int, number: str, tier: str = "confident") -> FaceRecognized:
     return FaceRecognized(
-        camera_id="room-1",
-        frame_seq=1,
-        captured_at=NOW,
-        box=FaceBox(top=0, right=90, bottom=90, left=0),
-        worker="w",
+        **face(frame_seq=1),
         student_id=student_id,
         student_number=number,
         student_name=number,
         distance=0.41,
         margin=0.2,
-        track_id=uuid.uuid4(),
         evidence=TrackEvidence(
             fresh=4,
             agreeing=3,
@@ -110,14 +119,9 @@ def test_a_roster_students_mark_keeps_its_evidence_and_tier(
 def near(candidate_id: int) -> FaceUnknown:
     """An unknown face whose looks name `candidate_id` by the roster rule only."""
     return FaceUnknown(
-        camera_id="room-1",
-        frame_seq=2,
-        captured_at=NOW,
-        box=FaceBox(top=0, right=90, bottom=90, left=0),
-        worker="w",
+        **face(frame_seq=2),
         best_distance=0.49,
         candidate_id=candidate_id,
-        track_id=uuid.uuid4(),
         roster_evidence=TrackEvidence(
             fresh=4, agreeing=4, best_distance=0.48, mean_distance=0.49, margin=0.06, tier="check"
         ),
