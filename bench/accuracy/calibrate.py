@@ -112,6 +112,7 @@ def encodings(
     options = {
         **settings.analyzer_options(),
         "min_face_px_enroll": DEFAULT_MIN_FACE_PX,
+        "enroll_jitters": settings.recognizer_enroll_jitters,
         "first": enroll_first,
     }
     key = hashlib.sha256(json.dumps([str(root.resolve()), options], sort_keys=True).encode()).hexdigest()[:16]
@@ -127,7 +128,7 @@ def encodings(
             _with_none({k[2:]: v for k, v in found.items() if k.startswith("p:")}, photos, root, None),
         )
     prober = build_analyzer(**settings.analyzer_options())
-    enroller = enrollment_analyzer(settings.recognizer_encode_jitters)
+    enroller = enrollment_analyzer(settings.recognizer_enroll_jitters)
     enroll_jobs = [p for paths in photos.values() for p in paths[:enroll_first]]
     probe_jobs = [p for paths in photos.values() for p in paths]
     enroll: dict[str, np.ndarray | None] = {}

@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     enrollment = enroll(
         {name: photos[name][:k] for name in split.enrolled},
         root,
-        enrollment_analyzer(settings.recognizer_encode_jitters),
+        enrollment_analyzer(settings.recognizer_enroll_jitters),
         EnrollmentFloor().api_min_face_px,  # the same floor as the API's enrollment
     )
     not_enrolled = [name for name in split.enrolled if name not in enrollment.photos]

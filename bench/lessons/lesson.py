@@ -146,7 +146,7 @@ def generate(spec: LessonSpec, out: Path, lfw_dir: Path = LFW_DIR) -> dict[str, 
 
 def enrollment_check() -> Callable[[Path], bool]:
     """Whether the enrollment accepts a photo, with its defaults (one face, at least 40 px)."""
-    analyzer = enrollment_analyzer()
+    analyzer = enrollment_analyzer(encode_jitters=1)  # accepting a photo depends on its faces only
 
     @functools.cache  # the cast asks twice of the people it takes
     def accepts(photo: Path) -> bool:

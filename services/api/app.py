@@ -146,7 +146,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     # Requests run on a thread pool; a few connections suffice, the overflow absorbs bursts.
     engine = create_engine(settings, pool_size=5)
     photos = PhotoChecker(
-        settings.api_max_photo_bytes, settings.api_min_face_px, settings.recognizer_encode_jitters
+        settings.api_max_photo_bytes, settings.api_min_face_px, settings.recognizer_enroll_jitters
     )
     gallery = GalleryAnnouncer(settings)
     context = ApiContext(

@@ -18,6 +18,7 @@ from services.faces.engine import (
     ImageLimits,
     InvalidImageError,
 )
+from services.faces.settings import RecognitionSettings
 
 # Photos are normalised to at most this many pixels on their longer side before analysis and
 # storage: faces in a portrait stay far above the size an encoding needs, storage stays
@@ -50,13 +51,18 @@ class EnrollmentPhoto:
         return min(self.box.width, self.box.height)
 
 
-def enrollment_analyzer(encode_jitters: int = 1, limits: ImageLimits = PHOTO_LIMITS) -> FaceAnalyzer:
+def enrollment_analyzer(
+    encode_jitters: int | None = None, limits: ImageLimits = PHOTO_LIMITS
+) -> FaceAnalyzer:
     """Detection for photos: YuNet on up to 1024 px (else HOG upsampled once), so that a second
     face is found (and the photo refused) rather than silently ignored. A photo over `limits`
-    (pixels, side) is refused from its header, before it is decoded."""
+    (pixels, side) is refused from its header, before it is decoded. Encodings re-sample each
+    photo `encode_jitters` times, by default RECOGNIZER_ENROLL_JITTERS."""
     from services.faces.detectors import choose_detector  # noqa: PLC0415 - it imports the engine
 
     detector = choose_detector("auto", hog_max_width=1024, hog_upsample=1, yunet_max_width=1024)
+    if encode_jitters is None:
+        encode_jitters = RecognitionSettings().recognizer_enroll_jitters
     return FaceAnalyzer(detector, DlibEncoder(jitters=encode_jitters), limits=limits)
 
 

@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     engine = create_engine(settings)
     wait_for_database(engine)
-    analyzer = enrollment_analyzer(settings.recognizer_encode_jitters)
+    analyzer = enrollment_analyzer(settings.recognizer_enroll_jitters)
     added = refused = 0
     total = sum(len(s.photos) for s in students)
     done = 0

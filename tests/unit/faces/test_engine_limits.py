@@ -106,3 +106,15 @@ def test_enrollment_photos_have_their_own_larger_limits() -> None:
     assert PHOTO_LIMITS.max_pixels >= 4 * FRAME_LIMITS.max_pixels
     small = ImageLimits(max_pixels=100, max_side=20)
     assert enrollment_analyzer(limits=small).limits == small
+
+
+def test_enrollment_photos_are_re_sampled_as_recognizer_enroll_jitters_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Only enrollment re-samples by default (once per photo); a worker's looks do not.
+    assert RecognizerSettings().recognizer_encode_jitters == 1
+    monkeypatch.setenv("RECOGNIZER_ENROLL_JITTERS", "7")
+    assert enrollment_analyzer().encoder.jitters == 7  # type: ignore[attr-defined]
+    assert enrollment_analyzer(2).encoder.jitters == 2  # type: ignore[attr-defined]
+    monkeypatch.delenv("RECOGNIZER_ENROLL_JITTERS")
+    assert enrollment_analyzer().encoder.jitters == 10  # type: ignore[attr-defined]
