@@ -19,9 +19,9 @@ DEFAULT_MARGIN = 0.08
 DEFAULT_ROSTER_TOLERANCE = 0.50
 DEFAULT_ROSTER_MARGIN = 0.05
 # An enrollment photo is encoded once, so it can afford re-sampling: the mean of 10 jittered
-# encodings lies nearer the student's later photos (LFW: a student's other photo beyond 0.50
-# of the enrolled one 10% of the time instead of 18.5%, strangers no nearer; README, "Choosing
-# the tolerance"), for 10x that photo's encoding time.
+# encodings lies nearer the student's later photos (LFW, 300 enrolled from one photo each:
+# 7.3% of genuine tracks missed instead of 8.6%, strangers accepted unchanged at 0.6%; README,
+# "Choosing the tolerance"), for 10x that photo's encoding time (~0.8 s with stock dlib).
 DEFAULT_ENROLL_JITTERS = 10
 
 
