@@ -114,7 +114,7 @@ def test_enrollment_photos_are_re_sampled_as_recognizer_enroll_jitters_says(
     # Only enrollment re-samples by default (once per photo); a worker's looks do not.
     assert RecognizerSettings().recognizer_encode_jitters == 1
     monkeypatch.setenv("RECOGNIZER_ENROLL_JITTERS", "7")
-    assert enrollment_analyzer().encoder.jitters == 7  # type: ignore[attr-defined]
-    assert enrollment_analyzer(2).encoder.jitters == 2  # type: ignore[attr-defined]
+    assert enrollment_analyzer().encoder.jitters == 7
+    assert enrollment_analyzer(2).encoder.jitters == 2
     monkeypatch.delenv("RECOGNIZER_ENROLL_JITTERS")
-    assert enrollment_analyzer().encoder.jitters == 10  # type: ignore[attr-defined]
+    assert enrollment_analyzer().encoder.jitters == 10
